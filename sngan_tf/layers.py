@@ -1,0 +1,187 @@
+"""Spectrally normalised Keras layers (Miyato et al., "Spectral Normalization for GANs", 2018).
+
+`SNDense` and `SNConv2D` keep the raw kernel W as their trainable variable and use
+K·W/σ(W) in the forward pass, where σ(W) is estimated by power iteration with a
+persistent vector `u` (Algorithm 1 of the paper; the authors' Chainer `SNConvolution2D`).
+Unlike Keras's `SpectralNormalization` wrapper they never write W/σ back into the
+kernel, so the gradient flows through σ as in the original and inference never sees a
+stale kernel.
+"""
+import tensorflow as tf
+
+_EPS = 1e-12  # Chainer's `_l2normalize` epsilon in the authors' code.
+
+
+def l2_normalize(x, eps=_EPS):
+    """x / (‖x‖ + eps), the authors' normalisation (not tf's rsqrt(max(‖x‖², eps)))."""
+    return x / (tf.norm(x) + eps)
+
+
+def power_iteration(w_t, u, num_iters=1, eps=_EPS):
+    """Power iteration for the largest singular value of W, given Wᵀ.
+
+    Args:
+      w_t: float32 matrix of shape (fan_in, out), the paper's Wᵀ (see `kernel_matrix`).
+      u: float32 vector of shape (out,), the current left singular vector estimate.
+      num_iters: iterations to run (the paper uses 1 per training step).
+      eps: epsilon of the normalisation.
+
+    Returns:
+      (u, v, sigma): the new u (out,), v (fan_in,) — both with gradients stopped — and
+      σ = uᵀWv, which is differentiable with respect to W (as in the original).
+    """
+    for _ in range(num_iters):
+        v = l2_normalize(tf.linalg.matvec(w_t, u), eps)  # v <- Wᵀu / ‖Wᵀu‖
+        u = l2_normalize(tf.linalg.matvec(w_t, v, transpose_a=True), eps)  # u <- Wv / ‖Wv‖
+    u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+    sigma = tf.tensordot(u, tf.linalg.matvec(w_t, v, transpose_a=True), 1)  # uᵀWv
+    return u, v, sigma
+
+
+def kernel_matrix(kernel):
+    """Reshapes a Keras kernel to the paper's Wᵀ, shape (fan_in, out).
+
+    Keras stores Dense kernels as (in, out) and Conv2D kernels as (kh, kw, in, out);
+    flattening all but the last axis gives (kh·kw·in, out), the transpose of the paper's
+    W of shape (out_channels, kh·kw·in_channels).
+    """
+    return tf.reshape(kernel, [-1, kernel.shape[-1]])
+
+
+class _UnitNormal(tf.keras.initializers.Initializer):
+    """A random unit vector: an isotropic normal sample, normalised."""
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        x = tf.random.normal(shape, dtype=dtype or tf.float32)
+        return l2_normalize(x)
+
+
+class _SpectralNormMixin:
+    """Shared state and maths of the SN layers: `u`, `sigma` and the normalised kernel."""
+
+    def _init_sn(self, power_iterations, lipschitz, eps):
+        if power_iterations < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        if lipschitz <= 0:
+            raise ValueError(f"lipschitz must be > 0, got {lipschitz}")
+        self.power_iterations = int(power_iterations)
+        self.lipschitz = float(lipschitz)
+        self.eps = float(eps)
+
+    def add_weight(self, *args, **kwargs):
+        # The power iteration and σ run in float32 whatever the compute dtype, so the
+        # kernel must not be auto-cast to bf16/fp16 on read; `call` casts W/σ instead.
+        if kwargs.get("name") == "kernel":
+            kwargs["experimental_autocast"] = False
+        return super().add_weight(*args, **kwargs)
+
+    def _build_sn(self):
+        out = self.kernel.shape[-1]
+        # ONLY_FIRST_REPLICA: u depends on W alone, identical on every replica; under
+        # tf.distribute the first replica's value is written to all, keeping them in step.
+        common = dict(trainable=False, dtype=tf.float32, experimental_autocast=False,
+                      synchronization=tf.VariableSynchronization.ON_WRITE,
+                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.u = self.add_weight(name="u", shape=(out,), initializer=_UnitNormal(), **common)
+        self.sigma = self.add_weight(name="sigma", shape=(), initializer="ones", **common)
+
+    def normalized_kernel(self, training=False):
+        """K·W/σ(W) in the compute dtype; with training=True also updates u and sigma.
+
+        With training False/None, u is only read (like the authors' code in test mode):
+        the same power iteration runs from the stored u but nothing is written, so
+        inference is deterministic.
+        """
+        w = tf.convert_to_tensor(self.kernel)
+        u, _, sigma = power_iteration(kernel_matrix(w), tf.convert_to_tensor(self.u),
+                                      self.power_iterations, self.eps)
+        if training:
+            self.u.assign(u)
+            self.sigma.assign(tf.stop_gradient(sigma))
+        return tf.cast(self.lipschitz * w / sigma, self.compute_dtype)
+
+    def _sn_config(self):
+        return {"power_iterations": self.power_iterations, "lipschitz": self.lipschitz,
+                "eps": self.eps}
+
+
+def _check_training(training):
+    if training is not None and not isinstance(training, bool):
+        # Keras passes Python booleans in eager, tf.function and Model.fit alike; a
+        # symbolic flag would need tf.cond around the assignment.
+        training = tf.get_static_value(training)
+        if training is None:
+            raise ValueError("SN layers need a static `training` flag (a Python bool).")
+        training = bool(training)
+    return bool(training)
+
+
+@tf.keras.utils.register_keras_serializable(package="sngan_tf")
+class SNDense(_SpectralNormMixin, tf.keras.layers.Dense):
+    """`tf.keras.layers.Dense` with spectral normalization of its kernel.
+
+    Args: those of `Dense`, plus `power_iterations` (per training call, default 1),
+    `lipschitz` (the K of K·W/σ, default 1) and `eps` (normalisation epsilon).
+    """
+
+    def __init__(self, units, power_iterations=1, lipschitz=1.0, eps=_EPS, **kwargs):
+        super().__init__(units, **kwargs)
+        self._init_sn(power_iterations, lipschitz, eps)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_sn()
+
+    def call(self, inputs, training=None):
+        kernel = self.normalized_kernel(_check_training(training))
+        if inputs.shape.rank == 2:
+            outputs = tf.matmul(inputs, kernel)
+        else:
+            outputs = tf.tensordot(inputs, kernel, [[inputs.shape.rank - 1], [0]])
+            outputs.set_shape(inputs.shape[:-1].concatenate([self.units]))
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}
+
+
+@tf.keras.utils.register_keras_serializable(package="sngan_tf")
+class SNConv2D(_SpectralNormMixin, tf.keras.layers.Conv2D):
+    """`tf.keras.layers.Conv2D` with spectral normalization of its kernel.
+
+    The kernel (kh, kw, in, out) is normalised as the matrix (out, kh·kw·in), as in the
+    paper. Args: those of `Conv2D` (groups must be 1), plus `power_iterations`,
+    `lipschitz` and `eps` as in `SNDense`.
+    """
+
+    def __init__(self, filters, kernel_size, power_iterations=1, lipschitz=1.0, eps=_EPS,
+                 **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        if self.groups != 1:
+            raise ValueError("SNConv2D supports groups=1 only.")
+        self._init_sn(power_iterations, lipschitz, eps)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_sn()
+
+    def call(self, inputs, training=None):
+        kernel = self.normalized_kernel(_check_training(training))
+        outputs = self.convolution_op(inputs, kernel)
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias, data_format=self._tf_data_format)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), **self._sn_config()}
+
+
+def spectral_layers(model):
+    """The SN layers of a model (recursively), for logging σ or inspection."""
+    return [l for l in model.submodules if isinstance(l, _SpectralNormMixin)]

@@ -1,0 +1,15 @@
+"""Test setup: quiet TensorFlow and two logical CPU devices for the tf.distribute tests.
+
+The logical devices must be configured before TensorFlow initialises its runtime, so it
+happens here, before any test module runs an op.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+tf.get_logger().setLevel("ERROR")
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
