@@ -1,0 +1,520 @@
+"""Training images for SN-GAN (Miyato et al., "Spectral Normalization for GANs", ICLR 2018).
+
+Two halves:
+
+* `load_images` turns a source into one uint8 NHWC RGB array: TFDS `cifar10` (32x32),
+  TFDS `stl10` (the 100k unlabelled images, 96x96 averaged down to 48x48 as in the paper),
+  or `image_folder`, any folder or `.zip` archive of PNG/JPEG files (shorter side resized
+  to `image_size`, then centre-cropped). Decoded arrays can be cached as `.npy`.
+* `make_dataset` turns that array into an infinite stream of float32 batches in [-1, 1]
+  whose order is a pure function of (seed, batch index), so a run restarted from a
+  checkpoint at step k reads exactly the batches it would have read without the crash.
+
+The machines this project runs on have no internet, so the TFDS path checks that the data
+is prepared (and, failing that, that the download host is reachable) before TFDS starts
+its minutes-long download retries, and fails within seconds with what to do instead.
+"""
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import pathlib
+import posixpath
+import socket
+import tempfile
+import threading
+import time
+import zipfile
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+
+DATASETS = ("cifar10", "stl10", "image_folder")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+# Bump when decoding changes (resampling, colour conversion) so old caches are ignored.
+_CACHE_VERSION = 1
+_PROBE_TIMEOUT_S = 3.0
+_SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
+
+
+class DataError(ValueError):
+    """Bad data source; message names the folder/file/flag and what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _TfdsSource:
+    """A TFDS data set: its stored and training resolutions and where it downloads from."""
+
+    name: str
+    stored_size: int
+    image_size: int
+    host: str
+    port: int
+    splits: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+_TFDS_SOURCES = {
+    "cifar10": _TfdsSource("cifar10", 32, 32, "www.cs.toronto.edu", 443),
+    # The paper trains on the 100k unlabelled STL-10 images downsampled to 48x48.
+    "stl10": _TfdsSource("stl10", 96, 48, "ai.stanford.edu", 80, {"train": "unlabelled"}),
+}
+
+
+def load_images(dataset: str, *, data_dir: Optional[str] = None,
+                tfds_data_dir: Optional[str] = None, image_size: Optional[int] = None,
+                split: str = "train", cache_dir: Optional[str] = None) -> np.ndarray:
+    """All images of a source as one uint8 RGB array.
+
+    Args:
+      dataset: "cifar10", "stl10" (TFDS) or "image_folder".
+      data_dir: for "image_folder": a folder searched recursively for .png/.jpg/.jpeg
+        files, or a `.zip` archive optionally followed by a folder inside it
+        (`data.zip/cifar10/train`). Files are read in sorted path order.
+      tfds_data_dir: TFDS data directory (TFDS's default when None).
+      image_size: output side S. Required for "image_folder"; must be None or the
+        data set's own size (32 for cifar10, 48 for stl10) otherwise.
+      split: TFDS split ("train" means the unlabelled split for stl10). "image_folder"
+        only uses it in its cache key.
+      cache_dir: if given, the decoded array is stored there as `.npy`, keyed by the
+        source (paths, sizes, mtimes or CRCs), image_size and split, and reused.
+
+    Returns:
+      uint8 array of shape (N, S, S, 3).
+
+    Raises:
+      DataError: unknown dataset, missing or empty source, unreadable image, or a TFDS
+        data set that is not prepared on a machine without network.
+    """
+    if dataset == "image_folder":
+        if image_size is None:
+            raise DataError("--dataset=image_folder needs --image_size (the side, in pixels, "
+                            "images are resized and centre-cropped to)")
+        if image_size <= 0:
+            raise DataError(f"--image_size must be positive, got {image_size}")
+        source = _open_folder_source(data_dir)
+        with source:
+            key = dict(source.key, image_size=image_size, split=split)
+            return _cached(cache_dir, f"image_folder_{image_size}", key,
+                           lambda: _decode_all(source, image_size))
+    if dataset in _TFDS_SOURCES:
+        spec = _TFDS_SOURCES[dataset]
+        if image_size not in (None, spec.image_size):
+            raise DataError(f"--dataset={dataset} gives {spec.image_size}x{spec.image_size} "
+                            f"images; got --image_size={image_size} (use {spec.image_size}, "
+                            "or --dataset=image_folder to resize freely)")
+        return _load_tfds(spec, split, tfds_data_dir, cache_dir)
+    raise DataError(f"--dataset={dataset!r} is not one of {', '.join(DATASETS)}")
+
+
+def num_batches_per_epoch(num_images: int, batch_size: int) -> int:
+    """Whole batches in one pass over the data; the remainder of each epoch is dropped.
+
+    Args:
+      num_images: N, images in the data set.
+      batch_size: B.
+
+    Returns:
+      N // B.
+
+    Raises:
+      DataError: B is not positive or larger than N.
+    """
+    if batch_size <= 0:
+        raise DataError(f"--batch_size must be positive, got {batch_size}")
+    if num_images // batch_size == 0:
+        raise DataError(f"--batch_size={batch_size} is larger than the data set "
+                        f"({num_images} images): not one whole batch per epoch")
+    return num_images // batch_size
+
+
+def make_dataset(images: np.ndarray, batch_size: int, seed: int,
+                 start_batch: int = 0) -> tf.data.Dataset:
+    """Infinite dataset of float32 batches (B, S, S, 3) in [-1, 1], in an order fixed by seed.
+
+    Epoch e visits the images in the order of
+    `stateless_shuffle(range(N), seed=[seed, e], alg="philox")`, cut into N // B batches
+    (the last N % B images of that order are skipped). Batch k of the stream is batch
+    k % (N // B) of epoch k // (N // B), whatever `start_batch` was, so resuming a run at
+    step k with `start_batch=k` reproduces the uninterrupted run exactly.
+
+    Args:
+      images: uint8 array (N, S, S, 3), e.g. from `load_images`. Copied once into a
+        CPU tensor; batches are gathered from it, never held as float32 in full.
+      batch_size: B.
+      seed: shuffling seed.
+      start_batch: index of the first batch to yield; earlier batches are not computed.
+
+    Returns:
+      A `tf.data.Dataset` of float32 tensors with the static shape (B, S, S, 3).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise DataError(f"images must be a uint8 array (N, S, S, 3), got {images.dtype} "
+                        f"{images.shape}")
+    if start_batch < 0:
+        raise DataError(f"start_batch must be >= 0, got {start_batch}")
+    num_images = images.shape[0]
+    per_epoch = num_batches_per_epoch(num_images, batch_size)
+    start_epoch, start_offset = divmod(start_batch, per_epoch)
+    shape = (batch_size,) + images.shape[1:]
+    with tf.device("/cpu:0"):
+        # tf.identity keeps one copy of the data; tf.constant(numpy) was measured to keep two.
+        pixels = tf.identity(images)
+
+    def epoch_batches(epoch):
+        order = epoch_permutation(num_images, seed, epoch)
+        batches = tf.reshape(order[:per_epoch * batch_size], (per_epoch, batch_size))
+        first = tf.where(tf.equal(epoch, start_epoch), tf.constant(start_offset, tf.int64),
+                         tf.constant(0, tf.int64))
+        return tf.data.Dataset.from_tensor_slices(batches[first:])
+
+    def to_float(indices):
+        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        return tf.ensure_shape(batch, shape)
+
+    ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch_batches)
+    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # tf.data's default graph rewrites serialise the captured pixel tensor, which would keep
+    # a second copy of the whole data set alive for as long as the iterator.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def epoch_permutation(num_images: int, seed: int, epoch) -> tf.Tensor:
+    """The order in which epoch `epoch` visits the images: a pure function of (seed, epoch).
+
+    Args:
+      num_images: N.
+      seed: the run's data seed.
+      epoch: epoch index (int or int64 scalar tensor).
+
+    Returns:
+      int64 tensor (N,), a permutation of range(N).
+    """
+    # Philox pinned: the default algorithm is chosen per device, so the order could differ.
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(num_images, dtype=tf.int64), seed=key, alg="philox")
+
+
+# ----------------------------------------------------------------------------------------
+# Image folders and zip archives.
+
+
+class _FolderSource:
+    """Sorted image files of a folder or of a folder inside a zip archive.
+
+    `names[i]` is what error messages call file i, `read(i)` its bytes, `key` what
+    identifies the contents for the cache.
+    """
+
+    def __init__(self, names: List[str], read: Callable[[int], bytes], key: dict,
+                 close: Callable[[], None] = lambda: None):
+        self.names = names
+        self.read = read
+        self.key = key
+        self._close = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+
+
+def _open_folder_source(data_dir: Optional[str]) -> _FolderSource:
+    """The image files `data_dir` names: a folder, a .zip, or a folder inside a .zip."""
+    if not data_dir:
+        raise DataError("--dataset=image_folder needs --data_dir (a folder of PNG/JPEG "
+                        f"images, or a .zip archive such as {_SHARED_ZIP_EXAMPLE})")
+    if os.path.isdir(data_dir):
+        return _folder_source(data_dir)
+    archive, inner = _split_archive_path(data_dir)
+    if archive is None:
+        problem = "is not a folder or a .zip" if os.path.exists(data_dir) else "does not exist"
+        raise DataError(f"--data_dir={data_dir} {problem} (expected a folder of "
+                        "PNG/JPEG images or a .zip archive, optionally followed by a "
+                        "folder inside it)")
+    return _zip_source(archive, inner)
+
+
+def _split_archive_path(path: str) -> Tuple[Optional[str], str]:
+    """Splits `a/b.zip/c/d` at the first existing .zip file: ("a/b.zip", "c/d")."""
+    parts = pathlib.PurePath(path).parts
+    for i in range(1, len(parts) + 1):
+        prefix = os.path.join(*parts[:i])
+        if prefix.lower().endswith(".zip") and os.path.isfile(prefix):
+            return prefix, "/".join(parts[i:])
+    return None, ""
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _no_images(where: str) -> DataError:
+    return DataError(f"no images in {where}: looked recursively for files ending in "
+                     f"{', '.join(IMAGE_EXTENSIONS)} (any case)")
+
+
+def _folder_source(folder: str) -> _FolderSource:
+    root = os.path.realpath(folder)
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for filename in filenames:
+            if _is_image(filename):
+                path = os.path.join(dirpath, filename)
+                rel = pathlib.PurePath(os.path.relpath(path, root)).as_posix()
+                stat = os.stat(path)
+                entries.append((rel, stat.st_size, stat.st_mtime_ns))
+    if not entries:
+        raise _no_images(f"folder {folder}")
+    entries.sort()
+    paths = [os.path.join(root, rel) for rel, _, _ in entries]
+
+    def read(i):
+        with open(paths[i], "rb") as f:
+            return f.read()
+
+    key = {"kind": "folder", "path": root, "files": entries}
+    return _FolderSource(paths, read, key)
+
+
+def _zip_source(archive: str, inner: str) -> _FolderSource:
+    inner = posixpath.normpath(inner).strip("/") if inner else ""
+    inner = "" if inner == "." else inner
+    prefix = inner + "/" if inner else ""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot open zip archive {archive}: {e}") from e
+    try:
+        members = [m for m in zf.infolist()
+                   if not m.is_dir() and m.filename.startswith(prefix)]
+        where = f"{archive}/{inner}" if inner else archive
+        if not members:
+            raise DataError(f"zip archive {archive} has no members under '{prefix}' "
+                            f"(from --data_dir={where})")
+        members = sorted((m for m in members if _is_image(m.filename)),
+                         key=lambda m: m.filename)
+        if not members:
+            raise _no_images(f"zip archive {where}")
+    except BaseException:
+        zf.close()
+        raise
+    root = os.path.realpath(archive)
+    names = [f"{archive}:{m.filename}" for m in members]
+    # ZipFile serialises reads of its shared file handle, so threads may call this.
+    read = lambda i: zf.read(members[i])
+    key = {"kind": "zip", "path": root, "inner": inner,
+           "files": [(m.filename, m.file_size, m.CRC) for m in members]}
+    return _FolderSource(names, read, key, zf.close)
+
+
+def _decode_all(source: _FolderSource, image_size: int) -> np.ndarray:
+    """Decodes every file of `source` with a thread pool (PIL releases the GIL)."""
+    count = len(source.names)
+    out = np.empty((count, image_size, image_size, 3), np.uint8)
+    start = time.perf_counter()
+
+    def work(lo, hi):
+        for i in range(lo, hi):
+            out[i] = _decode_image(source.read(i), source.names[i], image_size)
+
+    chunk = 512
+    workers = max(1, min(8, 2 * _num_cpus()))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(work, lo, min(lo + chunk, count))
+                   for lo in range(0, count, chunk)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    logging.info("Decoded %d images to %dx%d in %.1f s.", count, image_size, image_size,
+                 time.perf_counter() - start)
+    return out
+
+
+def _num_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _decode_image(data: bytes, name: str, image_size: int) -> np.ndarray:
+    """One encoded image as uint8 (S, S, 3): RGB, shorter side S, centre-cropped.
+
+    Args:
+      data: the file's bytes.
+      name: what error messages call the file.
+      image_size: S.
+
+    Returns:
+      uint8 array (S, S, 3).
+
+    Raises:
+      DataError: naming the file, if it is not a readable image (e.g. truncated).
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            rgb = _to_rgb(img)
+            return np.asarray(_resize_and_crop(rgb, image_size), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot read image {name}: {e}") from e
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Grey, palette, 16-bit grey, CMYK and RGBA images as RGB (alpha is dropped)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode.startswith("I;16"):  # 16-bit grey PNG: keep the high byte, not a clip.
+        high = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
+        return Image.fromarray(high, "L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # PIL warns when a palette with alpha goes straight to RGB.
+    return img.convert("RGB")
+
+
+def _resize_and_crop(img: Image.Image, size: int) -> Image.Image:
+    """Resizes so the shorter side is `size` (area when shrinking), then crops the centre."""
+    width, height = img.size
+    if (width, height) == (size, size):
+        return img
+    scale = size / min(width, height)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    if (new_w, new_h) != (width, height):
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
+        img = img.resize((new_w, new_h), resample)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+# ----------------------------------------------------------------------------------------
+# TFDS.
+
+
+@contextlib.contextmanager
+def _gcs_disabled():
+    """Stops TFDS looking up dataset metadata on GCS, which hangs for a while offline."""
+    from tensorflow_datasets.core.utils import gcs_utils  # pylint: disable=g-import-not-at-top
+    previous = getattr(gcs_utils, "_is_gcs_disabled", False)
+    gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
+    try:
+        yield
+    finally:
+        gcs_utils._is_gcs_disabled = previous  # pylint: disable=protected-access
+
+
+def _reachable(host: str, port: int, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to host:port opens within `timeout` (DNS included)."""
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)  # create_connection's timeout does not cover DNS.
+    return bool(result)
+
+
+def _load_tfds(spec: _TfdsSource, split: str, tfds_data_dir: Optional[str],
+               cache_dir: Optional[str]) -> np.ndarray:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    tfds_split = spec.splits.get(split, split)
+    with _gcs_disabled():
+        builder = tfds.builder(spec.name, data_dir=tfds_data_dir)
+    if not builder.is_prepared():
+        if not _reachable(spec.host, spec.port):
+            raise DataError(
+                f"TFDS data set '{spec.name}' is not prepared in {builder.data_dir} and "
+                f"there is no network ({spec.host} is unreachable). Either prepare it on a "
+                f"machine with network (`tfds build {spec.name} --data_dir=DIR`), copy DIR "
+                f"here and pass --tfds_data_dir=DIR, or read image files instead: "
+                f"--dataset=image_folder --data_dir=<folder or .zip> --image_size=N, e.g. "
+                f"--data_dir={_SHARED_ZIP_EXAMPLE} --image_size=32")
+        builder.download_and_prepare()
+    if tfds_split not in builder.info.splits:
+        raise DataError(f"{spec.name} has no split '{tfds_split}' (from split={split!r}); "
+                        f"it has {', '.join(sorted(builder.info.splits))}")
+    key = {"kind": "tfds", "name": spec.name, "version": str(builder.version),
+           "path": os.path.realpath(builder.data_dir), "split": tfds_split,
+           "image_size": spec.image_size}
+    return _cached(cache_dir, f"{spec.name}_{tfds_split}_{spec.image_size}", key,
+                   lambda: _read_tfds(builder, spec, tfds_split))
+
+
+def _read_tfds(builder, spec: _TfdsSource, split: str) -> np.ndarray:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    count = builder.info.splits[split].num_examples
+    out = np.empty((count, spec.image_size, spec.image_size, 3), np.uint8)
+    ds = builder.as_dataset(split=split, batch_size=1000, shuffle_files=False)
+    filled = 0
+    for batch in tfds.as_numpy(ds):
+        images = _downsample(batch["image"], spec.stored_size // spec.image_size)
+        out[filled:filled + len(images)] = images
+        filled += len(images)
+    if filled != count:
+        raise DataError(f"{spec.name} split {split} in {builder.data_dir}: expected {count} "
+                        f"images, read {filled}")
+    return out
+
+
+def _downsample(images: np.ndarray, factor: int) -> np.ndarray:
+    """Averages factor x factor blocks (area resize by an integer factor), rounding."""
+    if factor == 1:
+        return images
+    n, h, w, c = images.shape
+    blocks = images.reshape(n, h // factor, factor, w // factor, factor, c)
+    total = blocks.sum(axis=(2, 4), dtype=np.uint32)
+    return ((total + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------
+# Cache.
+
+
+def _cached(cache_dir: Optional[str], tag: str, key: dict,
+            build: Callable[[], np.ndarray]) -> np.ndarray:
+    """`build()`, stored as `<cache_dir>/<tag>-<hash of key>.npy` and reused when present."""
+    if not cache_dir:
+        return build()
+    blob = json.dumps(dict(key, cache_version=_CACHE_VERSION), sort_keys=True).encode()
+    path = os.path.join(cache_dir, f"{tag}-{hashlib.sha256(blob).hexdigest()[:20]}.npy")
+    if os.path.exists(path):
+        try:
+            images = np.load(path)
+            logging.info("Loaded %s images from the cache %s.", images.shape, path)
+            return images
+        except (OSError, ValueError) as e:
+            logging.warning("Ignoring unreadable cache %s: %s", path, e)
+    images = build()
+    os.makedirs(cache_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{tag}-", suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, images)
+        os.replace(tmp, path)  # Atomic: a crash never leaves a half-written cache.
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return images
