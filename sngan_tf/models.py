@@ -1,0 +1,232 @@
+"""Generators and discriminators, one builder per architecture.
+
+- `dcgan`: the DCGAN of the study this project reproduces (32x32).
+- `cnn`: the SN-GAN paper's "standard CNN" (Table 3), 32x32 (CIFAR-10) or 48x48 (STL-10).
+- `resnet`: the paper's ResNet for CIFAR-10 (appendix, Table 4).
+
+The discriminator's normalisation is a parameter (`norm`: spectral, batch or none) that
+picks the layer factory; there are no copied model variants. Layer names are explicit and
+pinned by tests, since they are what keeps checkpoints loadable.
+
+Note on padding: Keras 'same' for a 4x4 stride-2 (transposed) convolution on even sizes
+pads one pixel on each side, exactly the authors' `(k=4, s=2, p=1)`.
+"""
+import dataclasses
+from typing import Optional, Tuple
+
+import tensorflow as tf
+
+from sngan_tf import layers as sn_layers
+
+ARCHS = ("dcgan", "cnn", "resnet")
+NORMS = ("spectral", "batch", "none")
+Z_DISTRIBUTIONS = ("normal", "uniform")
+CNN_VARIANTS = ("code", "paper")
+
+# The paper's Table 3 and the authors' chainer-gan-lib code (`common/net.py`,
+# `SNDCGANDiscriminator`, behind the paper's CIFAR-10 standard-CNN score) disagree:
+_CNN_D_WIDTHS = {
+    "code": (64, 128, 128, 256, 256, 512, 512),  # authors' code (also compare_gan sndcgan.py)
+    "paper": (64, 64, 128, 128, 256, 256, 512),  # paper, Table 3
+}
+_CNN_SLOPE = {"code": 0.2, "paper": 0.1}  # Chainer's leaky_relu default vs Table 3
+_CNN_Z = {"code": "uniform", "paper": "normal"}  # DCGANGenerator default U(-1,1) vs N(0, I)
+_Z_DIM = {"dcgan": 100, "cnn": 128, "resnet": 128}
+_DCGAN_SLOPE = 0.2
+_RESNET_CH = {"g": 256, "d": 128}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What defines the two networks; None fields take the architecture's default."""
+    arch: str = "dcgan"
+    norm: str = "spectral"  # discriminator normalisation
+    g_batchnorm: bool = True  # batch norm in the generator
+    image_size: int = 32
+    z_dim: Optional[int] = None
+    z_distribution: Optional[str] = None
+    cnn_variant: str = "code"  # which source the `cnn` widths/slope/z follow
+    lrelu_slope: Optional[float] = None
+    sync_batchnorm: bool = False  # batch statistics over all replicas (tf.distribute)
+
+    def __post_init__(self):
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("cnn_variant", self.cnn_variant, CNN_VARIANTS)
+        if self.z_distribution is not None:
+            _check_choice("z_distribution", self.z_distribution, Z_DISTRIBUTIONS)
+        sizes = {"dcgan": "32", "cnn": "a multiple of 8 (32 for CIFAR-10, 48 for STL-10)",
+                 "resnet": "a multiple of 8 (32 for CIFAR-10)"}[self.arch]
+        ok = self.image_size == 32 if self.arch == "dcgan" else (
+            self.image_size >= 8 and self.image_size % 8 == 0)
+        if not ok:
+            raise ValueError(f"--image_size={self.image_size}: arch '{self.arch}' needs {sizes}.")
+        if self.z_dim is not None and self.z_dim < 1:
+            raise ValueError(f"--z_dim must be positive, got {self.z_dim}.")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.z_dim or _Z_DIM[self.arch]
+
+    @property
+    def latent_distribution(self) -> str:
+        if self.z_distribution:
+            return self.z_distribution
+        return _CNN_Z[self.cnn_variant] if self.arch == "cnn" else "normal"
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"--{name}={value!r} is not one of {', '.join(allowed)}.")
+
+
+def sample_z(config: ModelConfig, batch: int, seed) -> tf.Tensor:
+    """Latent codes as a pure function of a stateless seed (shape [2] int)."""
+    shape = (batch, config.latent_dim)
+    if config.latent_distribution == "uniform":
+        return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+    return tf.random.stateless_normal(shape, seed)
+
+
+class _Factory:
+    """Makes the layers a network uses, so one builder serves every normalisation."""
+
+    def __init__(self, spectral: bool, batchnorm: bool, sync: bool, init):
+        # `init` makes a fresh initializer per layer: a Keras initializer instance reused
+        # across layers returns identical values.
+        self.spectral, self.batchnorm, self.sync, self.init = spectral, batchnorm, sync, init
+
+    def conv(self, filters, kernel, strides, name, bias=True, padding="same", init=None):
+        cls = sn_layers.SNConv2D if self.spectral else tf.keras.layers.Conv2D
+        return cls(filters, kernel, strides=strides, padding=padding, use_bias=bias,
+                   kernel_initializer=(init or self.init)(), name=name)
+
+    def deconv(self, filters, kernel, strides, name, bias=True, padding="same"):
+        return tf.keras.layers.Conv2DTranspose(filters, kernel, strides=strides, padding=padding,
+                                               use_bias=bias, kernel_initializer=self.init(),
+                                               name=name)
+
+    def dense(self, units, name, bias=True, init=None):
+        cls = sn_layers.SNDense if self.spectral else tf.keras.layers.Dense
+        return cls(units, use_bias=bias, kernel_initializer=(init or self.init)(), name=name)
+
+    def norm(self, x, name, scale=True):
+        """Batch norm when this network has it (PyTorch/Chainer momentum and epsilon)."""
+        if not self.batchnorm:
+            return x
+        return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale,
+                                                  synchronized=self.sync, name=name)(x)
+
+
+def _normal_init():
+    return tf.keras.initializers.RandomNormal(stddev=0.02)  # DCGAN and the authors' code
+
+
+def _float32(x, name):
+    # Under mixed precision the outputs (images, logits) are returned in float32.
+    return tf.keras.layers.Activation("linear", dtype="float32", name=name)(x)
+
+
+def make_generator(config: ModelConfig) -> tf.keras.Model:
+    """The generator: z of shape (B, latent_dim) -> images (B, S, S, 3) in [-1, 1]."""
+    f = _Factory(spectral=False, batchnorm=config.g_batchnorm, sync=config.sync_batchnorm,
+                 init=_normal_init)
+    z = tf.keras.Input((config.latent_dim,), name="z")
+    bn = config.g_batchnorm
+    relu = tf.nn.relu
+    if config.arch == "dcgan":
+        h = tf.keras.layers.Reshape((1, 1, config.latent_dim))(z)
+        h = f.deconv(512, 4, 1, "deconv0", bias=not bn, padding="valid")(h)  # 1x1 -> 4x4
+        h = relu(f.norm(h, "bn0"))
+        for i, ch in enumerate((256, 128), start=1):
+            h = relu(f.norm(f.deconv(ch, 4, 2, f"deconv{i}", bias=not bn)(h), f"bn{i}"))
+        h = f.deconv(3, 4, 2, "deconv3")(h)
+    elif config.arch == "cnn":
+        m = config.image_size // 8
+        # As in the authors' DCGANGenerator: batch norm on the dense output, per unit.
+        h = relu(f.norm(f.dense(m * m * 512, "dense0", bias=not bn)(z), "bn0"))
+        h = tf.keras.layers.Reshape((m, m, 512))(h)
+        for i, ch in enumerate((256, 128, 64), start=1):
+            h = relu(f.norm(f.deconv(ch, 4, 2, f"deconv{i}", bias=not bn)(h), f"bn{i}"))
+        h = f.conv(3, 3, 1, "conv4")(h)
+    else:
+        h = _resnet_generator(f, z, config)
+    return tf.keras.Model(z, _float32(tf.tanh(h), "images"), name="generator")
+
+
+def make_discriminator(config: ModelConfig) -> tf.keras.Model:
+    """The discriminator: images (B, S, S, 3) -> logits (B, 1)."""
+    spectral, batch = config.norm == "spectral", config.norm == "batch"
+    s = config.image_size
+    x = tf.keras.Input((s, s, 3), name="images")
+    if config.arch == "dcgan":
+        f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
+        slope = config.lrelu_slope or _DCGAN_SLOPE
+        h = tf.nn.leaky_relu(f.conv(64, 4, 2, "conv0")(x), slope)  # no batch norm on layer 1
+        for i, ch in enumerate((128, 256), start=1):
+            h = f.norm(f.conv(ch, 4, 2, f"conv{i}", bias=not batch)(h), f"bn{i}")
+            h = tf.nn.leaky_relu(h, slope)
+        h = f.conv(1, 4, 1, "conv3", padding="valid")(h)  # 4x4 -> 1x1
+        logits = tf.keras.layers.Flatten()(h)
+    elif config.arch == "cnn":
+        f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
+        widths = _CNN_D_WIDTHS[config.cnn_variant]
+        slope = config.lrelu_slope or _CNN_SLOPE[config.cnn_variant]
+        h = x
+        for i, ch in enumerate(widths):
+            k, st = (3, 1) if i % 2 == 0 else (4, 2)
+            h = f.conv(ch, k, st, f"conv{i}", bias=not (batch and i > 0))(h)
+            if i > 0:  # the authors' BN discriminator: no gamma, none on the first layer
+                h = f.norm(h, f"bn{i}", scale=False)
+            h = tf.nn.leaky_relu(h, slope)
+        logits = f.dense(1, "dense")(tf.keras.layers.Flatten()(h))
+    else:
+        logits = _resnet_discriminator(x, spectral, batch, config)
+    return tf.keras.Model(x, _float32(logits, "logits"), name="discriminator")
+
+
+# ResNet (paper appendix, Table 4; Miyato's sngan_projection `resnet_32.py`): Glorot
+# uniform with gain sqrt(2) in residual branches and gain 1 on shortcuts and the output.
+def _glorot(gain_squared):
+    return lambda: tf.keras.initializers.VarianceScaling(gain_squared, "fan_avg", "uniform")
+
+
+def _up(x):
+    return tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+
+
+def _down(x):
+    return tf.keras.layers.AveragePooling2D(2)(x)
+
+
+def _resnet_generator(f, z, config):
+    ch, m, relu = _RESNET_CH["g"], config.image_size // 8, tf.nn.relu
+    f.init = _glorot(1.0)
+    h = tf.keras.layers.Reshape((m, m, ch))(f.dense(m * m * ch, "dense0")(z))
+    for b in range(3):
+        f.init = _glorot(2.0)
+        r = f.conv(ch, 3, 1, f"block{b}_conv0")(_up(relu(f.norm(h, f"block{b}_bn0"))))
+        r = f.conv(ch, 3, 1, f"block{b}_conv1")(relu(f.norm(r, f"block{b}_bn1")))
+        f.init = _glorot(1.0)
+        h = r + f.conv(ch, 1, 1, f"block{b}_shortcut", padding="valid")(_up(h))
+    return f.conv(3, 3, 1, "conv_out")(relu(f.norm(h, "bn_out")))
+
+
+def _resnet_discriminator(x, spectral, batch, config):
+    ch, relu = _RESNET_CH["d"], tf.nn.relu
+    f = _Factory(spectral, batch, config.sync_batchnorm, _glorot(2.0))
+    shortcut_init = _glorot(1.0)
+    # Block 0, "optimized": conv, relu, conv, pool; shortcut pool then 1x1 conv.
+    r = f.conv(ch, 3, 1, "block0_conv0")(x)
+    r = _down(f.conv(ch, 3, 1, "block0_conv1")(relu(f.norm(r, "block0_bn0"))))
+    h = r + f.conv(ch, 1, 1, "block0_shortcut", padding="valid", init=shortcut_init)(_down(x))
+    for b, down in ((1, True), (2, False), (3, False)):
+        r = f.conv(ch, 3, 1, f"block{b}_conv0")(relu(f.norm(h, f"block{b}_bn0")))
+        r = f.conv(ch, 3, 1, f"block{b}_conv1")(relu(f.norm(r, f"block{b}_bn1")))
+        if down:
+            r = _down(r)
+            h = _down(f.conv(ch, 1, 1, f"block{b}_shortcut", padding="valid",
+                             init=shortcut_init)(h))
+        h = r + h
+    h = tf.reduce_sum(relu(h), axis=(1, 2))  # global sum pooling
+    return f.dense(1, "dense", init=shortcut_init)(h)
