@@ -13,3 +13,15 @@ tf.get_logger().setLevel("ERROR")
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+
+_MIRRORED = []
+
+
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs, shared by every test: a second
+    instance in the same process restarts the collective keys and its all-reduces can
+    pair with the first one's (tensorflow/tensorflow#62790)."""
+    if not _MIRRORED:
+        _MIRRORED.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    return _MIRRORED[0]

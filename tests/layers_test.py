@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from conftest import mirrored_strategy
 from sngan_tf import layers
 
 
@@ -264,7 +265,7 @@ class DistributeTest(tf.test.TestCase):
         self.assertLen(devices, 2)
         x = tf.random.stateless_normal((4, 8, 8, 3), seed=[5, 6])
         single = self._run(tf.distribute.OneDeviceStrategy("/cpu:0"), x)
-        mirrored = self._run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), x)
+        mirrored = self._run(mirrored_strategy(), x)
         self.assertLen(mirrored, len(single))
         for a, b in zip(single, mirrored):
             self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)

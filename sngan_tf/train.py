@@ -1,0 +1,144 @@
+r"""Trains an SN-GAN, DCGAN-BN or unnormalised DCGAN.
+
+  python -m sngan_tf.train --norm=spectral --logdir=runs/sn
+  python -m sngan_tf.train --flagfile=flags/spectral.cfg --dataset=image_folder \
+      --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train
+
+Rerunning with the same --logdir resumes from its latest checkpoint. This binary only
+defines flags, validates them and hands a frozen config to `sngan_tf.training`.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_NORMS = ("spectral", "batch", "none")
+
+# Models.
+flags.DEFINE_enum("arch", "dcgan", ["dcgan", "cnn", "resnet"],
+                  "dcgan: the study's DCGAN; cnn: the paper's standard CNN; resnet: its ResNet.")
+flags.DEFINE_enum("norm", "spectral", list(_NORMS), "Discriminator normalisation.")
+flags.DEFINE_boolean("g_batchnorm", True, "Batch norm in the generator (off for --norm=none "
+                     "in the study).")
+flags.DEFINE_integer("z_dim", None, "Latent size (default: 100 dcgan, 128 cnn/resnet).")
+flags.DEFINE_enum("z_distribution", None, ["normal", "uniform"],
+                  "Latent distribution (default: normal; cnn follows --cnn_variant).")
+flags.DEFINE_enum("cnn_variant", "code", ["code", "paper"],
+                  "Which source the cnn follows where they differ: 'code' = the authors' "
+                  "chainer-gan-lib (D widths 64,128,128,256,256,512,512, LeakyReLU 0.2, "
+                  "z~U(-1,1)); 'paper' = Table 3 (64,64,128,128,256,256,512, 0.1, z~N(0,I)).")
+flags.DEFINE_float("lrelu_slope", None, "LeakyReLU slope in D (default by arch/variant).")
+# Objective and optimisation.
+flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "hinge"], "GAN loss.")
+flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas).")
+flags.DEFINE_integer("train_steps", None, "Generator updates (default 1000 unless --epochs).")
+flags.DEFINE_float("epochs", None, "Train for this many passes of D over the data instead.")
+flags.DEFINE_integer("n_dis", 1, "Discriminator updates per generator update.")
+flags.DEFINE_float("lr_g", 1e-4, "Generator Adam learning rate.")
+flags.DEFINE_float("lr_d", 4e-4, "Discriminator Adam learning rate.")
+flags.DEFINE_float("beta1", 0.5, "Adam beta1.")
+flags.DEFINE_float("beta2", 0.999, "Adam beta2.")
+flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and latent codes.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy; SN power iteration stays float32.")
+flags.DEFINE_boolean("jit_compile", False, "Compile the D and G updates with XLA.")
+flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism (exact resume).")
+# Data.
+flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "stl10", "image_folder"], "Training data.")
+flags.DEFINE_string("data_dir", None, "Image folder, or a .zip optionally followed by a path "
+                    "inside it, for --dataset=image_folder.")
+flags.DEFINE_string("tfds_data_dir", None, "Where TFDS finds prepared datasets.")
+flags.DEFINE_integer("image_size", None, "Image size (default: 32, or 48 for stl10).")
+flags.DEFINE_string("cache_dir", os.path.join(os.path.expanduser("~"), ".cache", "sngan_tf"),
+                    "Cache of decoded image folders.")
+# Run.
+flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard events, samples.")
+flags.DEFINE_integer("log_every", 100, "Steps between console lines and scalar summaries.")
+flags.DEFINE_integer("sample_every", 1000, "Steps between sample grids.")
+flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: at the end only).")
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags():
+    """Freezes the flags into a TrainConfig (raises ValueError naming a bad flag)."""
+    from sngan_tf import models, training  # pylint: disable=g-import-not-at-top
+    image_size = FLAGS.image_size or (48 if FLAGS.dataset == "stl10" else 32)
+    model = models.ModelConfig(
+        arch=FLAGS.arch, norm=FLAGS.norm, g_batchnorm=FLAGS.g_batchnorm, image_size=image_size,
+        z_dim=FLAGS.z_dim, z_distribution=FLAGS.z_distribution, cnn_variant=FLAGS.cnn_variant,
+        lrelu_slope=FLAGS.lrelu_slope)
+    return training.TrainConfig(
+        model=model, loss=FLAGS.loss, batch_size=FLAGS.batch_size,
+        train_steps=FLAGS.train_steps or 1000, n_dis=FLAGS.n_dis, lr_g=FLAGS.lr_g,
+        lr_d=FLAGS.lr_d, beta1=FLAGS.beta1, beta2=FLAGS.beta2, seed=FLAGS.seed,
+        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile, log_every=FLAGS.log_every,
+        sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
+        eval_every=FLAGS.eval_every, keep_checkpoints=FLAGS.keep_checkpoints)
+
+
+def _fail(message):
+    logging.error(message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
+    if not FLAGS.logdir:
+        _fail("--logdir is required")
+    if FLAGS.train_steps is not None and FLAGS.epochs is not None:
+        _fail("give --train_steps or --epochs, not both")
+    if FLAGS.epochs is not None and FLAGS.epochs <= 0:
+        _fail(f"--epochs must be positive, got {FLAGS.epochs}")
+    try:
+        config = config_from_flags()
+    except ValueError as e:
+        _fail(str(e))
+
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from sngan_tf import data, training  # pylint: disable=g-import-not-at-top
+
+    try:
+        images = data.load_images(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                  tfds_data_dir=FLAGS.tfds_data_dir,
+                                  image_size=config.model.image_size, cache_dir=FLAGS.cache_dir)
+    except data.DataError as e:
+        _fail(str(e))
+    if FLAGS.epochs is not None:
+        per_epoch = data.num_batches_per_epoch(len(images), config.batch_size)
+        steps = max(1, int(round(FLAGS.epochs * per_epoch / config.n_dis)))
+        config = dataclasses.replace(config, train_steps=steps)
+    logging.info("%d training images of %s; %d generator steps.", len(images),
+                 images.shape[1:], config.train_steps)
+    if FLAGS.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.keras.utils.set_random_seed(config.seed)
+    try:
+        trainer = training.Trainer(config, FLAGS.logdir, images,
+                                   run_info=FLAGS.flags_into_string())
+    except (training.ConfigMismatchError, ValueError) as e:
+        _fail(str(e))
+    try:
+        trainer.run()
+    except training.NonFiniteError as e:
+        _fail(str(e))
+    samples = os.path.join(FLAGS.logdir, "samples")
+    print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "
+          f"{FLAGS.logdir}/checkpoints/.\nTensorBoard: tensorboard --logdir {FLAGS.logdir}"
+          " (then open http://localhost:6006)")
+
+
+def run():
+    """Console entry point (`sngan-train`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

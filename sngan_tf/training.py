@@ -1,0 +1,429 @@
+"""The GAN training step and the loop that owns its state (checkpoints, summaries, intervals).
+
+`GAN` holds both networks and optimizers and one `tf.function` step: `n_dis`
+discriminator updates on fresh real batches (fakes stopped), then one generator update,
+as in the SN-GAN authors' updater. It runs under any `tf.distribute` strategy: losses are
+averaged over the global batch, latent codes are a pure function of (seed, step) sliced
+per replica, so a mirrored step equals the single-device step on the same global batch.
+
+`Trainer` owns the loop (the role of Orbit's Controller): step counter, CheckpointManager,
+summary writer, console progress, sample grids and the evaluation hook. It reads no flags.
+"""
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from sngan_tf import data as data_lib
+from sngan_tf import layers as sn_layers
+from sngan_tf import losses as losses_lib
+from sngan_tf import models
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Settings that change the variables of a run: a resume with different values would
+# restore half a model, so it is refused.
+_ARCH_KEYS = ("arch", "norm", "g_batchnorm", "image_size", "z_dim", "cnn_variant")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides its data and logdir."""
+    model: models.ModelConfig = models.ModelConfig()
+    loss: str = "non_saturating"
+    batch_size: int = 64  # global batch, split across replicas
+    train_steps: int = 1000  # generator updates
+    n_dis: int = 1  # discriminator updates per generator update
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    precision: str = "float32"
+    jit_compile: bool = False
+    log_every: int = 100
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    eval_every: int = 0  # 0: only at the end (when an evaluator is given)
+    keep_checkpoints: int = 3
+    num_grid_samples: int = 64
+
+    def __post_init__(self):
+        if self.loss not in losses_lib.LOSSES:
+            raise ValueError(f"--loss={self.loss!r} is not one of {', '.join(losses_lib.LOSSES)}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}.")
+        for name in ("batch_size", "train_steps", "n_dis", "log_every", "sample_every",
+                     "checkpoint_every", "keep_checkpoints", "num_grid_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}.")
+        if self.eval_every < 0:
+            raise ValueError(f"--eval_every must be >= 0, got {self.eval_every}.")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["model"] = models.ModelConfig(**d["model"])
+        return cls(**d)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Builds layers under a Keras mixed-precision policy, restoring the previous one."""
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
+class GAN(tf.Module):
+    """Generator, discriminator, their Adam optimizers and the distributed training step."""
+
+    def __init__(self, config: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None):
+        super().__init__(name="gan")
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(f"--batch_size={config.batch_size} is not divisible by the "
+                             f"{replicas} replicas of the strategy.")
+        self.local_batch = config.batch_size // replicas
+        self.loss = losses_lib.LOSSES[config.loss]
+        with self.strategy.scope(), _dtype_policy(config.precision):
+            self.generator = models.make_generator(config.model)
+            self.discriminator = models.make_discriminator(config.model)
+            self.g_opt = self._optimizer(config.lr_g)
+            self.d_opt = self._optimizer(config.lr_d)
+            # Build the slots now so that a checkpoint restores into existing variables.
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.sn_layers = sn_layers.spectral_layers(self.discriminator)
+        self.train_step = tf.function(self._train_step)
+        self._d_update, self._g_update = self._d_update_fn, self._g_update_fn
+        if config.jit_compile:
+            # The updates, not the whole step, are compiled: XLA cannot take the input
+            # iterator. Not under several replicas: a nested tf.function traced by one
+            # replica is reused by the others, and their collectives (sync batch norm,
+            # gradient all-reduce) then pair up wrongly.
+            if replicas > 1:
+                raise ValueError("--jit_compile works with one replica per process only; "
+                                 "for several GPUs use TF_XLA_FLAGS=--tf_xla_auto_jit=2.")
+            self._d_update = tf.function(self._d_update_fn, jit_compile=True)
+            self._g_update = tf.function(self._g_update_fn, jit_compile=True)
+
+    def _optimizer(self, lr):
+        opt = tf.keras.optimizers.Adam(lr, beta_1=self.config.beta1, beta_2=self.config.beta2)
+        if self.config.precision == "mixed_float16":
+            opt = tf.keras.mixed_precision.LossScaleOptimizer(opt)
+        return opt
+
+    def _seed(self, offset):
+        """Stateless seed for the latent codes of update `offset` of the current step."""
+        per_step = self.config.n_dis + 1
+        return tf.stack([tf.constant(self.config.seed, tf.int64),
+                         self.step * per_step + offset])
+
+    def _local_z(self, seed):
+        # The global batch of codes is the same on every replica; each takes its slice, so
+        # the replicas together see exactly the codes a single device would.
+        z = models.sample_z(self.config.model, self.config.batch_size, seed)
+        rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return z[rid * self.local_batch:(rid + 1) * self.local_batch]
+
+    def _scale(self, opt, loss):
+        """The loss whose gradient, summed over replicas, is that of the global-batch mean
+        (times the loss scale for fp16). Call inside the tape."""
+        scaled = loss / self.strategy.num_replicas_in_sync
+        if isinstance(opt, tf.keras.mixed_precision.LossScaleOptimizer):
+            scaled = opt.get_scaled_loss(scaled)
+        return scaled
+
+    @staticmethod
+    def _apply(opt, scaled_loss, variables, tape):
+        grads = tape.gradient(scaled_loss, variables)
+        if isinstance(opt, tf.keras.mixed_precision.LossScaleOptimizer):
+            grads = opt.get_unscaled_gradients(grads)
+        opt.apply_gradients(zip(grads, variables))
+
+    def _d_update_fn(self, real, seed):
+        fake = tf.stop_gradient(self.generator(self._local_z(seed), training=True))
+        variables = self.discriminator.trainable_variables
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(variables)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss, d_real, d_fake = self.loss.discriminator(real_logits, fake_logits)
+            scaled = self._scale(self.d_opt, d_loss)
+        self._apply(self.d_opt, scaled, variables, tape)
+        return {"loss/d": d_loss, "loss/d_real": d_real, "loss/d_fake": d_fake,
+                "d_out/real": tf.reduce_mean(tf.cast(real_logits, tf.float32)),
+                "d_out/fake": tf.reduce_mean(tf.cast(fake_logits, tf.float32))}
+
+    def _g_update_fn(self, seed):
+        variables = self.generator.trainable_variables
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(variables)
+            fake = self.generator(self._local_z(seed), training=True)
+            g_loss = self.loss.generator(self.discriminator(fake, training=True))
+            scaled = self._scale(self.g_opt, g_loss)
+        self._apply(self.g_opt, scaled, variables, tape)
+        return {"loss/g": g_loss}
+
+    def _train_step(self, iterator):
+        """n_dis discriminator updates, one generator update; returns mean scalars."""
+        run = self.strategy.run
+        for i in range(self.config.n_dis):
+            d_out = run(self._d_update, args=(next(iterator), self._seed(i)))
+        out = {**d_out, **run(self._g_update, args=(self._seed(self.config.n_dis),))}
+        self.step.assign_add(1)
+        out = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+               for k, v in out.items()}
+        out["finite"] = tf.reduce_all([tf.math.is_finite(v) for v in out.values()])
+        return out
+
+    def generate(self, z):
+        """Images from codes with the generator in inference mode (batch-norm averages)."""
+        return self.generator(z, training=False)
+
+    def sigmas(self) -> Dict[str, float]:
+        """The latest σ estimate of every SN layer of the discriminator."""
+        return {l.name: float(l.sigma.numpy()) for l in self.sn_layers}
+
+    def all_finite(self) -> bool:
+        variables = self.generator.variables + self.discriminator.variables
+        return all(bool(np.all(np.isfinite(v.numpy()))) for v in variables
+                   if v.dtype.is_floating)
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or weight became NaN or infinite; the last good checkpoint is kept."""
+
+
+class ConfigMismatchError(ValueError):
+    """The logdir holds a run with another architecture or normalisation."""
+
+
+def image_grid(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) float images in [-1, 1] -> one uint8 grid image, as square as possible."""
+    n, h, w, c = images.shape
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    grid = np.zeros((rows * h, cols * w, c), np.uint8)
+    pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[r * h:(r + 1) * h, k * w:(k + 1) * w] = pixels[i]
+    return grid
+
+
+def _format_time(seconds):
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class Trainer:
+    """Owns a run's loop state: step, checkpoints, summaries, intervals, evaluation hook.
+
+    Args:
+      config: the run's settings.
+      logdir: where checkpoints, events, `config.json`, `metrics.csv` and sample PNGs go;
+        a second run on the same logdir resumes from its latest checkpoint.
+      images: uint8 NHWC training images (from `sngan_tf.data.load_images`).
+      strategy: a tf.distribute strategy (default: the current one).
+      evaluator: optional `f(gan) -> {metric: value}` run every `eval_every` steps and at
+        the end; values go to TensorBoard (`eval/<metric>`) and `metrics.csv`.
+      run_info: extra text for TensorBoard (e.g. the full flag set).
+    """
+
+    def __init__(self, config: TrainConfig, logdir: str, images: np.ndarray,
+                 strategy: Optional[tf.distribute.Strategy] = None,
+                 evaluator: Optional[Callable] = None, run_info: str = ""):
+        self.config, self.logdir, self.images = config, logdir, images
+        self.evaluator, self.run_info = evaluator, run_info
+        self.batches_per_epoch = data_lib.num_batches_per_epoch(len(images), config.batch_size)
+        tf.io.gfile.makedirs(logdir)
+        self._check_or_write_config()
+        self.gan = GAN(config, strategy)
+        self.fixed_z = tf.Variable(
+            models.sample_z(config.model, config.num_grid_samples, [config.seed, -1]),
+            trainable=False, name="fixed_z")
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.gan.generator, discriminator=self.gan.discriminator,
+            g_opt=self.gan.g_opt, d_opt=self.gan.d_opt, step=self.gan.step, fixed_z=self.fixed_z)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
+        self.writer = tf.summary.create_file_writer(logdir)
+        self._stop_signal = None
+
+    # -- run configuration -------------------------------------------------------------
+    def _check_or_write_config(self):
+        path = os.path.join(self.logdir, "config.json")
+        current = self.config.to_dict()
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                saved = json.load(f)
+            diffs = [f"{k}: {saved['model'].get(k)!r} in the logdir, {current['model'][k]!r} now"
+                     for k in _ARCH_KEYS if saved["model"].get(k) != current["model"][k]]
+            if diffs:
+                raise ConfigMismatchError(
+                    f"--logdir={self.logdir} holds a run with different settings ("
+                    + "; ".join(diffs) + "). Use a new --logdir, or the same settings to resume.")
+        with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+            json.dump(current, f, indent=2, sort_keys=True)
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+    # -- loop ----------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return int(self.gan.step.numpy())
+
+    def epoch(self, step=None) -> float:
+        step = self.step if step is None else step
+        return step * self.config.n_dis / self.batches_per_epoch
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint, if any; returns the step it starts from."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d.", self.manager.latest_checkpoint, self.step)
+        return self.step
+
+    def _iterator(self):
+        """Data positioned where the run stands: batch step·n_dis of the seeded stream."""
+        dataset = data_lib.make_dataset(self.images, self.config.batch_size, self.config.seed,
+                                        start_batch=self.step * self.config.n_dis)
+        return iter(self.gan.strategy.experimental_distribute_dataset(dataset))
+
+    def run(self) -> Dict[str, float]:
+        """Trains until `train_steps`; returns the last logged scalars."""
+        cfg = self.config
+        self.restore()
+        if self.step == 0:
+            with self.writer.as_default():
+                tf.summary.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=2)
+                                + "\n```\n" + self.run_info, step=0)
+        if self.step >= cfg.train_steps:
+            logging.info("Nothing to do: step %d >= --train_steps=%d.", self.step, cfg.train_steps)
+            return {}
+        iterator = self._iterator()
+        images_per_step = cfg.batch_size * cfg.n_dis
+        last = {}
+        t_log, s_log, t_start, s_start = time.time(), self.step, time.time(), self.step
+        with self._signals():
+            while self.step < cfg.train_steps:
+                out = self.gan.train_step(iterator)
+                step = self.step
+                if not bool(out["finite"]):
+                    bad = [k for k, v in out.items() if k != "finite" and not np.isfinite(v)]
+                    raise NonFiniteError(
+                        f"Non-finite {', '.join(bad)} at step {step}; stopped without saving. "
+                        f"Last good checkpoint: {self.manager.latest_checkpoint}.")
+                if step % cfg.log_every == 0 or step == cfg.train_steps:
+                    now = time.time()
+                    rate = images_per_step * (step - s_log) / max(now - t_log, 1e-9)
+                    eta = (cfg.train_steps - step) * (now - t_start) / max(step - s_start, 1)
+                    last = {k: float(v) for k, v in out.items() if k != "finite"}
+                    self._log(step, last, rate, eta)
+                    t_log, s_log = now, step
+                if step % cfg.sample_every == 0 or step == cfg.train_steps:
+                    self.write_samples(step)
+                if (self.evaluator is not None and cfg.eval_every and step % cfg.eval_every == 0
+                        and step != cfg.train_steps):
+                    self.evaluate(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+                    self.save()
+                if self._stop_signal is not None:
+                    self.save()
+                    logging.info("Stopped by signal %d at step %d; checkpoint saved.",
+                                 self._stop_signal, step)
+                    raise SystemExit(128 + self._stop_signal)
+        if self.evaluator is not None:
+            self.evaluate(self.step)
+        self.writer.flush()
+        return last
+
+    def _log(self, step, scalars, rate, eta):
+        epoch = self.epoch(step)
+        sigmas = self.gan.sigmas()
+        with self.writer.as_default(step=step):
+            for k, v in scalars.items():
+                tf.summary.scalar(k, v)
+            for name, v in sigmas.items():
+                tf.summary.scalar(f"sigma/{name}", v)
+            tf.summary.scalar("perf/images_per_sec", rate)
+            tf.summary.scalar("perf/epoch", epoch)
+        logging.info("step %d/%d  epoch %.2f  d %.4f  g %.4f  D(x) %.3f  D(G(z)) %.3f  "
+                     "%.0f img/s  ETA %s", step, self.config.train_steps, epoch,
+                     scalars["loss/d"], scalars["loss/g"], scalars["d_out/real"],
+                     scalars["d_out/fake"], rate, _format_time(eta))
+
+    def write_samples(self, step):
+        """Sample grid from the fixed codes: TensorBoard `samples` and samples/step_N.png."""
+        grid = image_grid(self.gan.generate(self.fixed_z).numpy())
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples", grid[None], step=step)
+        path = os.path.join(self.logdir, "samples", f"step_{step:08d}.png")
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        tf.io.write_file(path, tf.io.encode_png(grid))
+        return path
+
+    def save(self):
+        """Saves a checkpoint, refusing non-finite weights."""
+        if not self.gan.all_finite():
+            raise NonFiniteError(f"Non-finite weights at step {self.step}; not saved. Last good "
+                                 f"checkpoint: {self.manager.latest_checkpoint}.")
+        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(
+                f"-{self.step}"):
+            return self.manager.latest_checkpoint
+        return self.manager.save(checkpoint_number=self.step)
+
+    def evaluate(self, step):
+        results = self.evaluator(self.gan)
+        with self.writer.as_default(step=step):
+            for k, v in results.items():
+                tf.summary.scalar(f"eval/{k}", v)
+        path = os.path.join(self.logdir, "metrics.csv")
+        new = not tf.io.gfile.exists(path)
+        with tf.io.gfile.GFile(path, "a") as f:
+            if new:
+                f.write("step,epoch,metric,value\n")
+            for k, v in results.items():
+                f.write(f"{step},{self.epoch(step):.4f},{k},{v:.6g}\n")
+        logging.info("eval at step %d (epoch %.2f): %s", step, self.epoch(step),
+                     ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        return results
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGINT/SIGTERM finish the current step, save a checkpoint and exit."""
+        def handler(signum, _):
+            self._stop_signal = signum
+        try:
+            previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: leave signals alone
+            previous = {}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
