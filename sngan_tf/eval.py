@@ -1,0 +1,509 @@
+"""GAN evaluation: Inception score, FID and KID on TF-GAN's metric functions.
+
+Implements the metrics SN-GAN reports (Miyato et al., ICLR 2018, Sec. 4.1): the Inception
+score (Salimans et al., 2016) and the Fréchet Inception distance (Heusel et al., 2017),
+plus the kernel Inception distance (Bińkowski et al., 2018). It is split in two parts
+(STYLE.md item 8):
+
+* a feature network, loaded once per process (`load_inception` for TF-GAN's Inception,
+  `tfgan.eval.INCEPTION_TFHUB`; `load_classifier` for any SavedModel with the same
+  `{"pool_3", "logits"}` outputs), and streaming activation helpers;
+* metrics as pure functions of activations, which call TF-GAN's
+  `tensorflow_gan/python/eval/classifier_metrics.py`.
+
+A Fréchet distance measured with a network other than Inception is named `fd_<name>`,
+never `fid`: its values are not comparable with published FIDs.
+"""
+import hashlib
+import os
+import socket
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from typing import Callable, Iterable, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gan as tfgan
+from tensorflow_gan.python.eval import classifier_metrics
+
+# Authors' protocol (the SN-GAN paper, Sec. 4.1 and its chainer-gan-lib evaluation code):
+# 10,000 generated images scored against the statistics of the 50,000 training images.
+DEFAULT_NUM_SAMPLES = 10000
+DEFAULT_NUM_REAL_SAMPLES = 50000
+# Real activations kept in the cache for KID (a random subset: KID's block estimator
+# assumes random order, and image folders come sorted by class).
+DEFAULT_KID_SAMPLES = 10000
+DEFAULT_BATCH_SIZE = 100
+
+INCEPTION_HANDLE = tfgan.eval.INCEPTION_TFHUB
+INCEPTION_NAME = "inception"
+INCEPTION_DOWNLOAD_URL = INCEPTION_HANDLE + "?tf-hub-format=compressed"
+POOL_KEY = tfgan.eval.INCEPTION_FINAL_POOL  # "pool_3"
+LOGITS_KEY = tfgan.eval.INCEPTION_OUTPUT  # "logits"
+_PROBE_TIMEOUT_S = 3.0
+_SEED = 0
+
+
+class FeatureNetworkUnavailable(RuntimeError):
+    """The feature network (TF-GAN's Inception) can be neither found locally nor downloaded."""
+
+
+def _unavailable_message(reason: str) -> str:
+    cache_subdir = hashlib.sha1(INCEPTION_HANDLE.encode("utf8")).hexdigest()
+    return (
+        f"TF-GAN's Inception network is unavailable: {reason}\n"
+        f"To get it, on a machine with network download\n"
+        f"  {INCEPTION_DOWNLOAD_URL}\n"
+        f"and unpack it (tar xzf) into a directory, then either pass "
+        f"--inception_path DIR (load_inception(path=DIR)), or unpack it into "
+        f"$TFHUB_CACHE_DIR/{cache_subdir} and set TFHUB_CACHE_DIR.\n"
+        f"Offline alternative: --classifier_path DIR (e.g. a classifier exported by "
+        f"scripts/train_classifier.py) gives the Fréchet distance of that network, "
+        f"reported as fd_<name>, not as FID.")
+
+
+class FeatureNetwork:
+    """A loaded feature network: float images in [-1, 1] -> (pool features, logits).
+
+    Attributes:
+      name: network name ("inception" or the classifier directory's basename).
+      metric_name: "fid" for Inception, "fd_<name>" for any other network.
+      input_size: side length the images are resized to before the network.
+      fingerprint: short hash of the SavedModel files (part of the statistics cache key).
+      num_calls / num_images: how often the network ran (tests use it to see cache hits).
+    """
+
+    def __init__(self, module, name: str, input_size: int, is_inception: bool,
+                 fingerprint: str = ""):
+        self._module = module
+        self._fn = _module_callable(module)
+        self.name = name
+        self.is_inception = is_inception
+        self.metric_name = "fid" if is_inception else f"fd_{name}"
+        self.input_size = int(input_size)
+        self.fingerprint = fingerprint
+        self.num_calls = 0
+        self.num_images = 0
+        # One trace for every batch size and input resolution.
+        self._forward = tf.function(
+            self._forward_impl,
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+
+    def _forward_impl(self, images):
+        # TF-GAN's Inception usage (examples/cifar/util.py): bilinear resize of [-1, 1]
+        # images to 299x299; other networks get their own input size.
+        size = self.input_size
+        images = tf.image.resize(images, [size, size], method=tf.image.ResizeMethod.BILINEAR)
+        outputs = self._fn(images)
+        flat = lambda t: tf.reshape(tf.cast(t, tf.float32), [tf.shape(t)[0], -1])
+        return flat(outputs[POOL_KEY]), flat(outputs[LOGITS_KEY])
+
+    def __call__(self, images):
+        """Runs the network on one batch.
+
+        Args:
+          images: [B, H, W, C] float images in [-1, 1] (uint8 in [0, 255] is converted),
+            any H, W; C is 3 or 1 (tiled to RGB).
+
+        Returns:
+          (pool [B, D], logits [B, K]) as float32 numpy arrays.
+        """
+        images = np.asarray(images)
+        if images.dtype == np.uint8:
+            images = uint8_to_float(images)
+        if images.ndim != 4:
+            raise ValueError(f"expected NHWC images, got shape {images.shape}")
+        if images.shape[-1] == 1:
+            images = np.repeat(images, 3, axis=-1)
+        self.num_calls += 1
+        self.num_images += images.shape[0]
+        pool, logits = self._forward(tf.convert_to_tensor(images, tf.float32))
+        return pool.numpy(), logits.numpy()
+
+
+def uint8_to_float(images):
+    """Maps uint8 images in [0, 255] to float32 in [-1, 1] (the generator's range)."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
+def _module_callable(module):
+    """The loaded module's call: `module(x)` (TF2 SavedModel) or its serving signature."""
+    if callable(module):
+        return module
+    signatures = getattr(module, "signatures", {})
+    for key in ("serving_default", "default"):
+        if key in signatures:
+            sig = signatures[key]
+            (arg_name,) = sig.structured_input_signature[1].keys()
+            return lambda x: sig(**{arg_name: x})
+    raise ValueError("the SavedModel is neither callable nor has a serving signature")
+
+
+def _signature_input_size(module):
+    """Input side length declared by the module's call/serving signature, or None."""
+    specs = []
+    signatures = getattr(module, "signatures", {})
+    if "serving_default" in signatures:
+        specs += list(signatures["serving_default"].structured_input_signature[1].values())
+    call = getattr(module, "__call__", None)
+    for concrete in getattr(call, "concrete_functions", []) or []:
+        args, kwargs = concrete.structured_input_signature
+        specs += [s for s in list(args) + list(kwargs.values()) if isinstance(s, tf.TensorSpec)]
+    for spec in specs:
+        shape = spec.shape
+        if shape.rank == 4 and shape[1] is not None and shape[1] == shape[2]:
+            return int(shape[1])
+    return None
+
+
+def _fingerprint(path: str) -> str:
+    """Hash of saved_model.pb and the variables index (which holds tensor checksums)."""
+    digest = hashlib.sha1()
+    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+        full = os.path.join(path, name)
+        if tf.io.gfile.exists(full):
+            with tf.io.gfile.GFile(full, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:10]
+
+
+def _hub_cache_module_dir(handle: str) -> str:
+    """Where tensorflow_hub caches `handle` (its compressed resolver's layout)."""
+    cache_dir = os.environ.get("TFHUB_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), "tfhub_modules")
+    return os.path.join(cache_dir, hashlib.sha1(handle.encode("utf8")).hexdigest())
+
+
+def _is_cached(module_dir: str) -> bool:
+    return (os.path.isfile(os.path.join(module_dir, "saved_model.pb"))
+            and not os.path.exists(module_dir + ".lock"))
+
+
+def _probe(url: str, timeout: float = _PROBE_TIMEOUT_S):
+    """Returns None if a TCP connection to url's host (or the https proxy) opens in time.
+
+    Runs in a thread so that a hanging DNS lookup cannot block past the timeout either.
+
+    Returns:
+      None on success, otherwise a string describing the failure.
+    """
+    proxy = urllib.request.getproxies().get("https")
+    parsed = urllib.parse.urlparse(proxy or url)
+    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    result = ["timed out after %.0f s" % timeout]
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result[0] = None
+        except OSError as e:
+            result[0] = f"{type(e).__name__}: {e}"
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return None if result[0] is None else f"cannot reach {host}:{port} ({result[0]})"
+
+
+def load_inception(path: str | None = None, *,
+                   input_size: int = tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE) -> FeatureNetwork:
+    """Loads TF-GAN's Inception (`pool_3` 2048-d, `logits` 1008-d) once.
+
+    Args:
+      path: a local TF-Hub module / SavedModel directory (the unpacked download). If None,
+        the TF-Hub handle `tfgan.eval.INCEPTION_TFHUB` is used, from TFHUB_CACHE_DIR when
+        cached, otherwise downloaded (needs network).
+      input_size: resize target; 299 for the real network (tests pass a stand-in's size).
+
+    Returns:
+      A `FeatureNetwork` with metric_name "fid".
+
+    Raises:
+      FeatureNetworkUnavailable: within seconds if the module is neither local, cached,
+        nor downloadable.
+    """
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+
+    if path:
+        if not tf.io.gfile.isdir(path):
+            raise FeatureNetworkUnavailable(_unavailable_message(f"{path} is not a directory."))
+        module_dir = path
+        module = hub.load(path)
+    else:
+        module_dir = _hub_cache_module_dir(INCEPTION_HANDLE)
+        if not _is_cached(module_dir):
+            # tensorflow_hub would retry and wait on locks; fail fast when offline.
+            failure = _probe(INCEPTION_HANDLE)
+            if failure:
+                raise FeatureNetworkUnavailable(_unavailable_message(
+                    f"not in the TF-Hub cache ({module_dir}) and {failure}."))
+        try:
+            module = hub.load(INCEPTION_HANDLE)
+        except Exception as e:  # pylint: disable=broad-except
+            raise FeatureNetworkUnavailable(_unavailable_message(
+                f"tensorflow_hub failed: {type(e).__name__}: {e}")) from e
+    return FeatureNetwork(module, INCEPTION_NAME, input_size, is_inception=True,
+                          fingerprint=_fingerprint(module_dir))
+
+
+def load_classifier(path: str, *, input_size: int | None = None) -> FeatureNetwork:
+    """Loads another feature network: a SavedModel mapping images to {pool_3, logits}.
+
+    Args:
+      path: SavedModel directory; its basename names the network (and the metric,
+        `fd_<name>`).
+      input_size: resize target; by default the side length of the model's input signature.
+
+    Returns:
+      A `FeatureNetwork` whose metrics are named after the network, never "fid".
+    """
+    path = os.path.normpath(path)
+    module = tf.saved_model.load(path)
+    size = input_size or _signature_input_size(module)
+    if size is None:
+        raise ValueError(f"{path}: input signature has no fixed image size; pass input_size")
+    return FeatureNetwork(module, os.path.basename(path), size, is_inception=False,
+                          fingerprint=_fingerprint(path))
+
+
+def compute_activations(net: FeatureNetwork, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the network over an iterable of image batches.
+
+    Args:
+      net: the feature network.
+      batches: iterable of [B, H, W, C] float images in [-1, 1] (or uint8).
+
+    Returns:
+      (pool [N, D], logits [N, K]) float32 numpy arrays.
+    """
+    pools, logits = [], []
+    for batch in batches:
+        p, l = net(batch)
+        pools.append(p)
+        logits.append(l)
+    if not pools:
+        raise ValueError("no batches")
+    return np.concatenate(pools), np.concatenate(logits)
+
+
+def generator_activations(net: FeatureNetwork, sample_fn: Callable[[int], object],
+                          num_samples: int, batch_size: int = DEFAULT_BATCH_SIZE):
+    """Activations of `num_samples` generated images.
+
+    Args:
+      net: the feature network.
+      sample_fn: `sample_fn(n)` returns n float images in [-1, 1] (numpy or tensor).
+      num_samples: total number of images.
+      batch_size: images per `sample_fn` call.
+
+    Returns:
+      (pool [num_samples, D], logits [num_samples, K]) float32 numpy arrays.
+    """
+    def batches():
+        remaining = num_samples
+        while remaining > 0:
+            n = min(batch_size, remaining)
+            images = np.asarray(sample_fn(n))
+            if images.shape[0] != n:
+                raise ValueError(f"sample_fn({n}) returned {images.shape[0]} images")
+            yield images
+            remaining -= n
+    return compute_activations(net, batches())
+
+
+def _as_float64(x):
+    return tf.convert_to_tensor(np.asarray(x, np.float64))
+
+
+def frechet_distance(real_pool, fake_pool) -> float:
+    """Fréchet distance between two sets of activations (FID when they are Inception's).
+
+    Args:
+      real_pool: [N, D] activations.
+      fake_pool: [M, D] activations.
+
+    Returns:
+      |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) with unbiased covariances, as a float.
+    """
+    return float(tfgan.eval.frechet_classifier_distance_from_activations(
+        _as_float64(real_pool), _as_float64(fake_pool)))
+
+
+def activation_statistics(pool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance of [N, D] activations (float64), as TF-GAN computes them."""
+    pool = np.asarray(pool, np.float64)
+    return pool.mean(axis=0), np.cov(pool, rowvar=False)
+
+
+def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
+    """Fréchet distance of two Gaussians, given their means and covariances.
+
+    Uses TF-GAN's `trace_sqrt_product` (the square root by SVD that
+    `frechet_classifier_distance_from_activations` uses), so it agrees with
+    `frechet_distance` on the same activations; needed for cached real statistics.
+
+    Args:
+      mu1, mu2: [D] means.
+      sigma1, sigma2: [D, D] covariances.
+
+    Returns:
+      The distance as a float.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = _as_float64(sigma1), _as_float64(sigma2)
+    trace_sqrt = float(classifier_metrics.trace_sqrt_product(sigma1, sigma2))
+    trace = float(tf.linalg.trace(sigma1) + tf.linalg.trace(sigma2)) - 2.0 * trace_sqrt
+    return float(np.sum(np.square(mu1 - mu2))) + trace
+
+
+def inception_score(logits) -> float:
+    """Classifier score exp(E KL(p(y|x) || p(y))); the Inception score on Inception's logits.
+
+    Args:
+      logits: [N, K] logits.
+
+    Returns:
+      The score as a float (in [1, K]).
+    """
+    return float(tfgan.eval.classifier_score_from_logits(_as_float64(logits)))
+
+
+def kid(real_pool, fake_pool, max_block_size: int = 1024) -> float:
+    """Kernel (Inception) distance: unbiased MMD² with the cubic polynomial kernel.
+
+    Args:
+      real_pool: [N, D] activations, in random order (TF-GAN's block estimator).
+      fake_pool: [M, D] activations, in random order.
+      max_block_size: TF-GAN's block size.
+
+    Returns:
+      The distance as a float.
+    """
+    return float(tfgan.eval.kernel_classifier_distance_from_activations(
+        _as_float64(real_pool), _as_float64(fake_pool), max_block_size=max_block_size))
+
+
+class RealStatistics(NamedTuple):
+    """Cached statistics of real images under one feature network."""
+    mu: np.ndarray  # [D] float64
+    sigma: np.ndarray  # [D, D] float64, unbiased
+    pool: np.ndarray  # [<= kid_samples, D] float32, shuffled, for KID
+    num_samples: int
+    network: str
+    path: str
+
+
+def _cache_key(net, dataset, split, image_size, num_samples, kid_samples):
+    safe = lambda s: "".join(c if c.isalnum() or c in "-." else "-" for c in str(s))
+    return "_".join([safe(dataset), safe(split), f"{int(image_size)}px", safe(net.name),
+                     safe(net.fingerprint), f"n{int(num_samples)}", f"kid{int(kid_samples)}"])
+
+
+def _atomic_savez(path: str, **arrays):
+    """Writes an .npz to a temporary file in the same directory, then renames it."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def real_statistics(net: FeatureNetwork, images_uint8_or_batches, *, dataset: str, split: str,
+                    image_size: int, num_samples: int = DEFAULT_NUM_REAL_SAMPLES,
+                    cache_dir: str, kid_samples: int = DEFAULT_KID_SAMPLES,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> RealStatistics:
+    """Mean, covariance and a KID subset of real activations, cached as .npz.
+
+    The cache file is keyed by dataset, split, image size, network name and fingerprint,
+    sample count and KID subset size; a hit skips the network entirely.
+
+    Args:
+      net: the feature network.
+      images_uint8_or_batches: a [N, H, W, C] uint8 array (a random subset of
+        `num_samples` images is used with a fixed seed, since image folders come sorted
+        by class), or an iterable of float batches in [-1, 1] (the first `num_samples`
+        images are used: shuffle it beforehand). Not read on a cache hit.
+      dataset, split, image_size: describe the images (cache key only).
+      num_samples: number of real images (the authors use all 50,000 training images).
+      cache_dir: directory of the .npz files (created if needed).
+      kid_samples: real activations kept for KID.
+      batch_size: batch size when given an array.
+
+    Returns:
+      `RealStatistics`.
+    """
+    os.makedirs(cache_dir, exist_ok=True)
+    key = _cache_key(net, dataset, split, image_size, num_samples, kid_samples)
+    path = os.path.join(cache_dir, key + ".npz")
+    if os.path.exists(path):
+        with np.load(path) as data:
+            if str(data["key"]) == key:
+                return RealStatistics(data["mu"], data["sigma"], data["pool"],
+                                      int(data["num_samples"]), net.name, path)
+
+    source = images_uint8_or_batches
+    if isinstance(source, np.ndarray):
+        if source.shape[0] < num_samples:
+            raise ValueError(f"{source.shape[0]} images < num_samples={num_samples}")
+        index = np.sort(np.random.default_rng(_SEED).permutation(source.shape[0])[:num_samples])
+        batches = (source[index[i:i + batch_size]] for i in range(0, num_samples, batch_size))
+    else:
+        batches = _take(source, num_samples)
+    pool, _ = compute_activations(net, batches)
+    if pool.shape[0] < num_samples:
+        raise ValueError(f"only {pool.shape[0]} real images, num_samples={num_samples}")
+    mu, sigma = activation_statistics(pool)
+    kid_pool = pool[np.random.default_rng(_SEED).permutation(pool.shape[0])[:kid_samples]]
+    _atomic_savez(path, key=np.array(key), mu=mu, sigma=sigma, pool=kid_pool,
+                  num_samples=np.array(num_samples))
+    return RealStatistics(mu, sigma, kid_pool, num_samples, net.name, path)
+
+
+def _take(batches, num_samples):
+    """Yields the first `num_samples` images of an iterable of batches."""
+    remaining = num_samples
+    for batch in batches:  # may be infinite (sngan_tf.data.make_dataset)
+        batch = np.asarray(batch)[:remaining]
+        remaining -= batch.shape[0]
+        yield batch
+        if remaining <= 0:
+            return
+
+
+def evaluate_generator(net: FeatureNetwork, sample_fn: Callable[[int], object],
+                       real_stats: RealStatistics, num_samples: int = DEFAULT_NUM_SAMPLES,
+                       batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
+    """Scores a generator against cached real statistics.
+
+    Args:
+      net: the feature network `real_stats` was computed with.
+      sample_fn: `sample_fn(n)` returns n float images in [-1, 1].
+      real_stats: from `real_statistics`.
+      num_samples: generated images (authors' protocol: 10,000).
+      batch_size: images per `sample_fn` call.
+
+    Returns:
+      For Inception {"fid", "is", "kid", "num_samples"}; for a network `name`
+      {"fd_<name>", "score_<name>", "kd_<name>", "num_samples"}.
+    """
+    if real_stats.network != net.name:
+        raise ValueError(f"real statistics of {real_stats.network!r}, network {net.name!r}")
+    fake_pool, fake_logits = generator_activations(net, sample_fn, num_samples, batch_size)
+    mu, sigma = activation_statistics(fake_pool)
+    score_key, kid_key = ("is", "kid") if net.is_inception else (
+        f"score_{net.name}", f"kd_{net.name}")
+    return {
+        net.metric_name: frechet_distance_from_stats(real_stats.mu, real_stats.sigma, mu, sigma),
+        score_key: inception_score(fake_logits),
+        kid_key: kid(real_stats.pool, fake_pool),
+        "num_samples": int(num_samples),
+    }

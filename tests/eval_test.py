@@ -1,0 +1,271 @@
+"""Tests for sngan_tf.eval: IS/FID/KID on TF-GAN against closed forms and SciPy.
+
+A tiny stand-in for TF-GAN's Inception (pool_3 = 4x4 mean-pooled pixels of an 8x8 image,
+12-d; logits = a fixed linear map) is saved as a SavedModel, so the real loading code
+(tensorflow_hub / tf.saved_model) runs offline.
+"""
+import os
+import shutil
+import tempfile
+import time
+from unittest import mock
+
+import numpy as np
+import scipy.linalg
+import tensorflow as tf
+
+from sngan_tf import eval as eval_lib
+
+_SIZE = 8  # stand-in input side; pool = 2x2 blocks x 3 channels
+_DIM = 12
+_CLASSES = 10
+
+
+class _StandIn(tf.Module):
+    """Inception-shaped module: any image size in, {"pool_3", "logits"} out."""
+
+    def __init__(self, seed=1):
+        super().__init__()
+        w = np.random.default_rng(seed).standard_normal((_DIM, _CLASSES)).astype(np.float32)
+        self.w = tf.Variable(w)
+
+    def features(self, x):
+        pool = tf.reshape(tf.nn.avg_pool2d(x, 4, 4, "VALID"), [tf.shape(x)[0], _DIM])
+        return {"pool_3": pool, "logits": tf.matmul(pool, self.w)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def __call__(self, x):
+        return self.features(x)
+
+
+class _FixedSizeStandIn(_StandIn):
+    """Classifier-shaped module: a fixed input size in its signature."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, _SIZE, _SIZE, 3], tf.float32)])
+    def __call__(self, x):
+        return self.features(x)
+
+
+def _images_from_pool(pool):
+    """8x8 images whose 4x4 block means are exactly `pool` ([N, 12])."""
+    blocks = np.asarray(pool, np.float32).reshape(-1, 2, 2, 3)
+    return np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2)
+
+
+def _exact_gaussian(rng, n, mean, cov):
+    """n samples whose sample mean and unbiased covariance are exactly mean, cov."""
+    z = rng.standard_normal((n, len(mean)))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    return z @ np.linalg.cholesky(cov).T + mean
+
+
+def _scipy_frechet(x, y):
+    """Independent reference: scipy.linalg.sqrtm of S1 S2."""
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
+
+
+def _sampler(images):
+    """sample_fn returning successive slices of `images`."""
+    state = {"i": 0}
+
+    def sample_fn(n):
+        out = images[state["i"]:state["i"] + n]
+        state["i"] += n
+        return out
+    return sample_fn
+
+
+class EvalTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.inception_path = os.path.join(cls.root, "fake_inception")
+        cls.classifier_path = os.path.join(cls.root, "toy_classifier")
+        tf.saved_model.save(_StandIn(), cls.inception_path)
+        tf.saved_model.save(_FixedSizeStandIn(), cls.classifier_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    def _inception(self):
+        return eval_lib.load_inception(self.inception_path, input_size=_SIZE)
+
+    def test_fid_identical_sets_is_zero(self):
+        net = self._inception()
+        pool = np.random.default_rng(0).standard_normal((64, _DIM))
+        images = _images_from_pool(pool)
+        stats = eval_lib.real_statistics(
+            net, images, dataset="toy", split="train", image_size=_SIZE, num_samples=64,
+            cache_dir=self.get_temp_dir(), kid_samples=64, batch_size=16)
+        result = eval_lib.evaluate_generator(net, _sampler(images), stats, num_samples=64,
+                                             batch_size=16)
+        self.assertEqual(set(result), {"fid", "is", "kid", "num_samples"})
+        self.assertEqual(result["num_samples"], 64)
+        self.assertAllClose(result["fid"], 0.0, atol=1e-6)
+
+    def test_fid_matches_closed_form_of_two_gaussians(self):
+        rng = np.random.default_rng(1)
+        var_real, var_fake = rng.uniform(0.2, 1.0, _DIM), rng.uniform(0.2, 1.0, _DIM)
+        shift = rng.uniform(-0.5, 0.5, _DIM)
+        real = _exact_gaussian(rng, 200, np.zeros(_DIM), np.diag(var_real))
+        fake = _exact_gaussian(rng, 200, shift, np.diag(var_fake))
+        # FD of N(0, diag a) and N(m, diag b): |m|^2 + sum (sqrt a - sqrt b)^2.
+        closed_form = np.sum(shift**2) + np.sum((np.sqrt(var_real) - np.sqrt(var_fake))**2)
+
+        net = self._inception()
+        stats = eval_lib.real_statistics(
+            net, _images_from_pool(real), dataset="toy", split="train", image_size=_SIZE,
+            num_samples=200, cache_dir=self.get_temp_dir(), batch_size=64)
+        result = eval_lib.evaluate_generator(
+            net, _sampler(_images_from_pool(fake)), stats, num_samples=200, batch_size=64)
+        self.assertAllClose(result["fid"], closed_form, rtol=1e-3)
+        self.assertAllClose(result["fid"], _scipy_frechet(real, fake), rtol=1e-4)
+
+    def test_frechet_distance_matches_scipy_and_stats_version(self):
+        rng = np.random.default_rng(2)
+        mix = rng.standard_normal((16, 16))
+        x = rng.standard_normal((300, 16)) @ mix
+        y = rng.gamma(2.0, size=(250, 16)) @ mix * 0.7 + 0.3
+        fd = eval_lib.frechet_distance(x, y)
+        self.assertAllClose(fd, _scipy_frechet(x, y), rtol=1e-6)
+        from_stats = eval_lib.frechet_distance_from_stats(
+            x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+        self.assertAllClose(from_stats, fd, rtol=1e-4)
+        self.assertGreater(fd, 1.0)  # the two sets really differ
+
+    def test_inception_score_of_one_hot_logits(self):
+        for k in (1, 4, 10):
+            labels = np.arange(6 * k) % k
+            logits = 50.0 * np.eye(_CLASSES)[labels][:, :max(k, 2)]
+            self.assertAllClose(eval_lib.inception_score(logits), k, rtol=1e-6)
+        # Classes used 3:1: the score is exp(entropy of the marginal).
+        logits = 50.0 * np.eye(2)[[0, 0, 0, 1]]
+        expected = np.exp(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
+        self.assertAllClose(eval_lib.inception_score(logits), expected, rtol=1e-6)
+
+    def test_kid_matches_numpy_unbiased_mmd(self):
+        rng = np.random.default_rng(3)
+        x, y = rng.standard_normal((40, 5)), rng.standard_normal((30, 5)) + 0.5
+        k = lambda a, b: (a @ b.T / 5 + 1) ** 3
+        kxx, kyy = k(x, x), k(y, y)
+        expected = ((kxx.sum() - np.trace(kxx)) / (40 * 39)
+                    + (kyy.sum() - np.trace(kyy)) / (30 * 29) - 2 * k(x, y).mean())
+        self.assertAllClose(eval_lib.kid(x, y), expected, rtol=1e-6)
+
+    def test_network_resizes_any_input_and_traces_once(self):
+        net = self._inception()
+        colour = np.array([0.5, -0.25, 1.0], np.float32)
+        expected_pool = np.tile(colour, 4)
+        for side in (5, 16, 32):
+            pool, logits = net(np.broadcast_to(colour, (3, side, side, 3)))
+            self.assertAllClose(pool, np.tile(expected_pool, (3, 1)), atol=1e-6)
+            self.assertAllClose(logits[0], expected_pool @ _StandIn().w.numpy(), atol=1e-5)
+        # A non-constant image: TF-GAN's bilinear resize, then the network.
+        image = np.random.default_rng(6).uniform(-1, 1, (1, 5, 5, 3)).astype(np.float32)
+        resized = tf.image.resize(image, [_SIZE, _SIZE], method="bilinear").numpy()
+        expected = resized.reshape(1, 2, 4, 2, 4, 3).mean(axis=(2, 4)).reshape(1, _DIM)
+        self.assertAllClose(net(image)[0], expected, atol=1e-6)
+        pool, _ = net(np.full((2, _SIZE, _SIZE, 3), 51, np.uint8))  # uint8 -> [-1, 1]
+        self.assertAllClose(pool, np.full((2, _DIM), 51 / 127.5 - 1))
+        self.assertEqual(net._forward.experimental_get_tracing_count(), 1)  # pylint: disable=protected-access
+        self.assertEqual(eval_lib.load_inception.__kwdefaults__["input_size"], 299)
+
+    def test_statistics_cache_hits_and_invalidates(self):
+        cache_dir = self.get_temp_dir()
+        images = _images_from_pool(np.random.default_rng(4).standard_normal((48, _DIM)))
+        net = self._inception()
+        kwargs = dict(dataset="toy", split="train", image_size=_SIZE, cache_dir=cache_dir,
+                      kid_samples=16, batch_size=16)
+        first = eval_lib.real_statistics(net, images, num_samples=40, **kwargs)
+        self.assertEqual(net.num_images, 40)
+        second = eval_lib.real_statistics(net, images, num_samples=40, **kwargs)
+        self.assertEqual(net.num_images, 40)  # cache hit: the network did not run
+        self.assertAllEqual(second.mu, first.mu)
+        self.assertAllEqual(second.sigma, first.sigma)
+        self.assertEqual(second.pool.shape, (16, _DIM))
+
+        eval_lib.real_statistics(net, images, num_samples=32, **kwargs)
+        self.assertEqual(net.num_images, 72)  # a different sample count recomputes
+
+        other = eval_lib.load_classifier(self.classifier_path)
+        other_stats = eval_lib.real_statistics(other, images, num_samples=40, **kwargs)
+        self.assertEqual(other.num_images, 40)  # a different network recomputes
+        self.assertEqual(sorted(f.startswith(".tmp") for f in os.listdir(cache_dir)),
+                         [False] * 3)  # three entries, no temporary files left
+        with self.assertRaises(ValueError):  # statistics of another network
+            eval_lib.evaluate_generator(net, _sampler(images), other_stats, num_samples=8)
+
+    def test_statistics_of_an_infinite_batch_stream_use_the_first_images(self):
+        pool = np.random.default_rng(7).standard_normal((24, _DIM))
+        images = _images_from_pool(pool)
+
+        def stream():  # like sngan_tf.data.make_dataset: never ends
+            while True:
+                for i in range(0, 24, 8):
+                    yield images[i:i + 8]
+        net = self._inception()
+        stats = eval_lib.real_statistics(
+            net, stream(), dataset="toy", split="train", image_size=_SIZE, num_samples=20,
+            cache_dir=self.get_temp_dir(), kid_samples=100)
+        self.assertEqual(net.num_images, 20)
+        self.assertAllClose(stats.mu, pool[:20].mean(0), atol=1e-6)
+        self.assertAllClose(stats.sigma, np.cov(pool[:20], rowvar=False), atol=1e-5)
+        self.assertEqual(stats.pool.shape, (20, _DIM))
+
+    def test_no_network_fails_fast_with_instructions(self):
+        # A handle under the reserved .invalid domain (RFC 6761) so that a machine with
+        # network does not download the real 90 MB module in a unit test.
+        handle = "https://tfhub.invalid/tensorflow/tfgan/eval/inception/1"
+        empty_cache = self.get_temp_dir()
+        start = time.time()
+        with mock.patch.dict(os.environ, {"TFHUB_CACHE_DIR": empty_cache}), \
+                mock.patch.object(eval_lib, "INCEPTION_HANDLE", handle):
+            with self.assertRaises(eval_lib.FeatureNetworkUnavailable) as ctx:
+                eval_lib.load_inception(None)
+        self.assertLess(time.time() - start, 30)
+        message = str(ctx.exception)
+        self.assertIn("--inception_path", message)
+        self.assertIn("--classifier_path", message)
+        self.assertIn("TFHUB_CACHE_DIR", message)
+        self.assertIn("inception/1?tf-hub-format=compressed", message)
+        self.assertEqual(os.listdir(empty_cache), [])
+
+    def test_unreachable_hub_host_does_not_wait_for_tensorflow_hub(self):
+        # A blackholed network: connections hang; tensorflow_hub must not even be tried.
+        hang = lambda *args, **kwargs: time.sleep(60)
+        start = time.time()
+        with mock.patch.dict(os.environ, {"TFHUB_CACHE_DIR": self.get_temp_dir()}), \
+                mock.patch.object(eval_lib.socket, "create_connection", side_effect=hang), \
+                mock.patch("tensorflow_hub.load", side_effect=AssertionError) as hub_load:
+            with self.assertRaisesRegex(eval_lib.FeatureNetworkUnavailable, "timed out"):
+                eval_lib.load_inception(None)
+        self.assertLess(time.time() - start, 10)
+        hub_load.assert_not_called()
+
+    def test_classifier_is_never_labelled_fid(self):
+        net = eval_lib.load_classifier(self.classifier_path)
+        self.assertEqual(net.name, "toy_classifier")
+        self.assertEqual(net.metric_name, "fd_toy_classifier")
+        self.assertEqual(net.input_size, _SIZE)  # read from the input signature
+        self.assertEqual(self._inception().metric_name, "fid")
+        images = _images_from_pool(np.random.default_rng(5).standard_normal((32, _DIM)))
+        stats = eval_lib.real_statistics(
+            net, images, dataset="toy", split="train", image_size=_SIZE, num_samples=32,
+            cache_dir=self.get_temp_dir(), batch_size=16)
+        result = eval_lib.evaluate_generator(net, _sampler(images[::-1]), stats,
+                                             num_samples=32, batch_size=16)
+        self.assertEqual(set(result), {"fd_toy_classifier", "score_toy_classifier",
+                                       "kd_toy_classifier", "num_samples"})
+        self.assertAllClose(result["fd_toy_classifier"], 0.0, atol=1e-6)
+
+
+if __name__ == "__main__":
+    tf.test.main()
