@@ -507,3 +507,24 @@ def evaluate_generator(net: FeatureNetwork, sample_fn: Callable[[int], object],
         kid_key: kid(real_stats.pool, fake_pool),
         "num_samples": int(num_samples),
     }
+
+
+def make_gan_evaluator(net: FeatureNetwork, real_stats: RealStatistics, model_config,
+                       num_samples: int = DEFAULT_NUM_SAMPLES,
+                       batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 1234) -> Callable:
+    """`f(gan) -> metrics` scoring `gan.generate` on the same latent codes at every call.
+
+    Fixed codes (a function of `seed` and the batch index) make successive evaluations of
+    one run, and runs with the same seed, differ only by their generators.
+    """
+    from sngan_tf import models  # pylint: disable=g-import-not-at-top
+
+    def evaluate(gan):
+        counter = iter(range(1 << 30))
+
+        def sample_fn(n):
+            return gan.generate(models.sample_z(model_config, n, [seed, next(counter)]))
+
+        return evaluate_generator(net, sample_fn, real_stats, num_samples, batch_size)
+
+    return evaluate

@@ -33,7 +33,8 @@ flags.DEFINE_float("lrelu_slope", None, "LeakyReLU slope in D (default by arch/v
 # Objective and optimisation.
 flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "hinge"], "GAN loss.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas).")
-flags.DEFINE_integer("train_steps", None, "Generator updates (default 1000 unless --epochs).")
+flags.DEFINE_integer("train_steps", None, "Generator updates (default 1000 unless --epochs); "
+                     "overrides --epochs.")
 flags.DEFINE_float("epochs", None, "Train for this many passes of D over the data instead.")
 flags.DEFINE_integer("n_dis", 1, "Discriminator updates per generator update.")
 flags.DEFINE_float("lr_g", 1e-4, "Generator Adam learning rate.")
@@ -59,7 +60,21 @@ flags.DEFINE_integer("log_every", 100, "Steps between console lines and scalar s
 flags.DEFINE_integer("sample_every", 1000, "Steps between sample grids.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+# Evaluation during training.
+flags.DEFINE_enum("eval_network", "none", ["none", "inception", "classifier"],
+                  "Features for the Fréchet distance: TF-GAN's Inception (FID), a classifier "
+                  "SavedModel (reported as fd_<name>, not FID), or no evaluation.")
+flags.DEFINE_string("inception_path", None, "Local copy of TF-GAN's Inception module "
+                    "(else TF-Hub, honouring TFHUB_CACHE_DIR).")
+flags.DEFINE_string("classifier_path", None, "SavedModel with outputs pool_3 and logits "
+                    "(e.g. classifiers/cifar10_classifier) for --eval_network=classifier.")
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: at the end only).")
+flags.DEFINE_float("eval_every_epochs", None, "Evaluate every this many epochs (overrides "
+                   "--eval_every).")
+flags.DEFINE_integer("eval_num_samples", 10000, "Generated images per evaluation (authors' "
+                     "protocol: 10,000).")
+flags.DEFINE_integer("eval_real_samples", 50000, "Real training images behind the reference "
+                     "statistics (authors' protocol: all 50,000).")
 
 FLAGS = flags.FLAGS
 
@@ -81,6 +96,32 @@ def config_from_flags():
         eval_every=FLAGS.eval_every, keep_checkpoints=FLAGS.keep_checkpoints)
 
 
+def _make_evaluator(config, images):
+    """Loads the feature network and real statistics before training, or fails naming why."""
+    if FLAGS.eval_network == "none":
+        return None
+    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    try:
+        if FLAGS.eval_network == "inception":
+            net = eval_lib.load_inception(FLAGS.inception_path)
+        else:
+            if not FLAGS.classifier_path:
+                _fail("--eval_network=classifier needs --classifier_path")
+            if not os.path.isdir(FLAGS.classifier_path):
+                _fail(f"--classifier_path={FLAGS.classifier_path}: no such SavedModel folder")
+            net = eval_lib.load_classifier(FLAGS.classifier_path)
+    except eval_lib.FeatureNetworkUnavailable as e:
+        _fail(str(e))
+    stats = eval_lib.real_statistics(
+        net, images, dataset=f"{FLAGS.dataset}:{FLAGS.data_dir or ''}", split="train",
+        image_size=config.model.image_size, num_samples=min(FLAGS.eval_real_samples, len(images)),
+        cache_dir=FLAGS.cache_dir)
+    logging.info("Evaluating with %s (%s) on %d generated images against %d real ones.",
+                 net.name, net.metric_name, FLAGS.eval_num_samples, stats.num_samples)
+    return eval_lib.make_gan_evaluator(net, stats, config.model, FLAGS.eval_num_samples,
+                                       seed=config.seed + 1)
+
+
 def _fail(message):
     logging.error(message)
     print(f"error: {message}", file=sys.stderr)
@@ -93,7 +134,9 @@ def main(argv):
     if not FLAGS.logdir:
         _fail("--logdir is required")
     if FLAGS.train_steps is not None and FLAGS.epochs is not None:
-        _fail("give --train_steps or --epochs, not both")
+        # Flag files give --epochs; a --train_steps on the command line overrides it.
+        logging.info("--train_steps=%d overrides --epochs=%g.", FLAGS.train_steps, FLAGS.epochs)
+        FLAGS.epochs = None
     if FLAGS.epochs is not None and FLAGS.epochs <= 0:
         _fail(f"--epochs must be positive, got {FLAGS.epochs}")
     try:
@@ -111,17 +154,20 @@ def main(argv):
                                   image_size=config.model.image_size, cache_dir=FLAGS.cache_dir)
     except data.DataError as e:
         _fail(str(e))
+    per_epoch = data.num_batches_per_epoch(len(images), config.batch_size) / config.n_dis
     if FLAGS.epochs is not None:
-        per_epoch = data.num_batches_per_epoch(len(images), config.batch_size)
-        steps = max(1, int(round(FLAGS.epochs * per_epoch / config.n_dis)))
-        config = dataclasses.replace(config, train_steps=steps)
+        config = dataclasses.replace(config, train_steps=max(1, round(FLAGS.epochs * per_epoch)))
+    if FLAGS.eval_every_epochs is not None:
+        config = dataclasses.replace(
+            config, eval_every=max(1, round(FLAGS.eval_every_epochs * per_epoch)))
+    evaluator = _make_evaluator(config, images)
     logging.info("%d training images of %s; %d generator steps.", len(images),
                  images.shape[1:], config.train_steps)
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(config.seed)
     try:
-        trainer = training.Trainer(config, FLAGS.logdir, images,
+        trainer = training.Trainer(config, FLAGS.logdir, images, evaluator=evaluator,
                                    run_info=FLAGS.flags_into_string())
     except (training.ConfigMismatchError, ValueError) as e:
         _fail(str(e))

@@ -345,6 +345,7 @@ class Trainer:
                     last = {k: float(v) for k, v in out.items() if k != "finite"}
                     self._log(step, last, rate, eta)
                     t_log, s_log = now, step
+                side_work = time.time()  # samples, evaluation, checkpoints: not in img/s
                 if step % cfg.sample_every == 0 or step == cfg.train_steps:
                     self.write_samples(step)
                 if (self.evaluator is not None and cfg.eval_every and step % cfg.eval_every == 0
@@ -352,6 +353,7 @@ class Trainer:
                     self.evaluate(step)
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
                     self.save()
+                t_log += time.time() - side_work
                 if self._stop_signal is not None:
                     self.save()
                     logging.info("Stopped by signal %d at step %d; checkpoint saved.",
