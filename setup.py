@@ -24,6 +24,8 @@ setup(
       entry_points={
           "console_scripts": [
               "sngan-train=sngan_tf.train:run",
+              "sngan-evaluate=sngan_tf.evaluate:run",
+              "sngan-sample=sngan_tf.sample:run",
           ],
       },
 )

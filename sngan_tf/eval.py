@@ -268,6 +268,30 @@ def load_classifier(path: str, *, input_size: int | None = None) -> FeatureNetwo
                           fingerprint=_fingerprint(path))
 
 
+def load_feature_network(kind: str, inception_path: str | None = None,
+                         classifier_path: str | None = None) -> FeatureNetwork:
+    """The feature network a binary's evaluation flags ask for, loaded once.
+
+    Args:
+      kind: "inception" (TF-GAN's Inception, FID) or "classifier" (a SavedModel, fd_<name>).
+      inception_path: local Inception module for "inception" (else TF-Hub).
+      classifier_path: SavedModel directory for "classifier".
+
+    Raises:
+      FeatureNetworkUnavailable: the network cannot be loaded; the message names the flag.
+    """
+    if kind == "inception":
+        return load_inception(inception_path)
+    if kind != "classifier":
+        raise ValueError(f"--eval_network={kind!r} is not one of inception, classifier")
+    if not classifier_path:
+        raise FeatureNetworkUnavailable("--eval_network=classifier needs --classifier_path")
+    if not tf.io.gfile.exists(os.path.join(classifier_path, "saved_model.pb")):
+        raise FeatureNetworkUnavailable(
+            f"--classifier_path={classifier_path}: no such SavedModel folder")
+    return load_classifier(classifier_path)
+
+
 def compute_activations(net: FeatureNetwork, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
     """Runs the network over an iterable of image batches.
 
@@ -507,6 +531,34 @@ def evaluate_generator(net: FeatureNetwork, sample_fn: Callable[[int], object],
         kid_key: kid(real_stats.pool, fake_pool),
         "num_samples": int(num_samples),
     }
+
+
+def training_statistics(net: FeatureNetwork, images: np.ndarray, *, dataset: str,
+                        data_dir: str | None, image_size: int, num_samples: int,
+                        cache_dir: str) -> RealStatistics:
+    """Reference statistics of a run's training images, under the cache key every binary uses.
+
+    Args:
+      net: the feature network.
+      images: uint8 training images from `sngan_tf.data.load_images(dataset, ...)`.
+      dataset, data_dir: the data flags the images came from (cache key).
+      image_size: their side length.
+      num_samples: images to use; capped at `len(images)`.
+      cache_dir: directory of the statistics cache.
+    """
+    return real_statistics(net, images, dataset=f"{dataset}:{data_dir or ''}", split="train",
+                           image_size=image_size, num_samples=min(num_samples, len(images)),
+                           cache_dir=cache_dir)
+
+
+def make_run_evaluator(net: FeatureNetwork, real_stats: RealStatistics, config,
+                       num_samples: int = DEFAULT_NUM_SAMPLES) -> Callable:
+    """The evaluator of a run (a `sngan_tf.training.TrainConfig`): `f(gan) -> metrics`.
+
+    Its codes are seeded by `config.seed + 1`, apart from the training codes, and are the
+    same during training and in a later evaluation of a checkpoint, so both score alike.
+    """
+    return make_gan_evaluator(net, real_stats, config.model, num_samples, seed=config.seed + 1)
 
 
 def make_gan_evaluator(net: FeatureNetwork, real_stats: RealStatistics, model_config,

@@ -14,6 +14,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from sngan_tf import eval_flags
+
 _NORMS = ("spectral", "batch", "none")
 
 # Models.
@@ -46,35 +48,21 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
                   "Keras dtype policy; SN power iteration stays float32.")
 flags.DEFINE_boolean("jit_compile", False, "Compile the D and G updates with XLA.")
 flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism (exact resume).")
-# Data.
-flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "stl10", "image_folder"], "Training data.")
-flags.DEFINE_string("data_dir", None, "Image folder, or a .zip optionally followed by a path "
-                    "inside it, for --dataset=image_folder.")
-flags.DEFINE_string("tfds_data_dir", None, "Where TFDS finds prepared datasets.")
+# Data (--dataset, --data_dir, --tfds_data_dir, --cache_dir: eval_flags).
+eval_flags.define_data_flags()
 flags.DEFINE_integer("image_size", None, "Image size (default: 32, or 48 for stl10).")
-flags.DEFINE_string("cache_dir", os.path.join(os.path.expanduser("~"), ".cache", "sngan_tf"),
-                    "Cache of decoded image folders.")
 # Run.
 flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard events, samples.")
 flags.DEFINE_integer("log_every", 100, "Steps between console lines and scalar summaries.")
 flags.DEFINE_integer("sample_every", 1000, "Steps between sample grids.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
-# Evaluation during training.
-flags.DEFINE_enum("eval_network", "none", ["none", "inception", "classifier"],
-                  "Features for the Fréchet distance: TF-GAN's Inception (FID), a classifier "
-                  "SavedModel (reported as fd_<name>, not FID), or no evaluation.")
-flags.DEFINE_string("inception_path", None, "Local copy of TF-GAN's Inception module "
-                    "(else TF-Hub, honouring TFHUB_CACHE_DIR).")
-flags.DEFINE_string("classifier_path", None, "SavedModel with outputs pool_3 and logits "
-                    "(e.g. classifiers/cifar10_classifier) for --eval_network=classifier.")
+# Evaluation during training (--eval_network, its paths and sample counts: eval_flags).
+eval_flags.define_eval_flags()
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: at the end only).")
 flags.DEFINE_float("eval_every_epochs", None, "Evaluate every this many epochs (overrides "
                    "--eval_every).")
-flags.DEFINE_integer("eval_num_samples", 10000, "Generated images per evaluation (authors' "
-                     "protocol: 10,000).")
-flags.DEFINE_integer("eval_real_samples", 50000, "Real training images behind the reference "
-                     "statistics (authors' protocol: all 50,000).")
+flags.adopt_module_key_flags(eval_flags)
 
 FLAGS = flags.FLAGS
 
@@ -102,24 +90,17 @@ def _make_evaluator(config, images):
         return None
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     try:
-        if FLAGS.eval_network == "inception":
-            net = eval_lib.load_inception(FLAGS.inception_path)
-        else:
-            if not FLAGS.classifier_path:
-                _fail("--eval_network=classifier needs --classifier_path")
-            if not os.path.isdir(FLAGS.classifier_path):
-                _fail(f"--classifier_path={FLAGS.classifier_path}: no such SavedModel folder")
-            net = eval_lib.load_classifier(FLAGS.classifier_path)
+        net = eval_lib.load_feature_network(FLAGS.eval_network, FLAGS.inception_path,
+                                            FLAGS.classifier_path)
     except eval_lib.FeatureNetworkUnavailable as e:
         _fail(str(e))
-    stats = eval_lib.real_statistics(
-        net, images, dataset=f"{FLAGS.dataset}:{FLAGS.data_dir or ''}", split="train",
-        image_size=config.model.image_size, num_samples=min(FLAGS.eval_real_samples, len(images)),
+    stats = eval_lib.training_statistics(
+        net, images, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+        image_size=config.model.image_size, num_samples=FLAGS.eval_real_samples,
         cache_dir=FLAGS.cache_dir)
     logging.info("Evaluating with %s (%s) on %d generated images against %d real ones.",
                  net.name, net.metric_name, FLAGS.eval_num_samples, stats.num_samples)
-    return eval_lib.make_gan_evaluator(net, stats, config.model, FLAGS.eval_num_samples,
-                                       seed=config.seed + 1)
+    return eval_lib.make_run_evaluator(net, stats, config, FLAGS.eval_num_samples)
 
 
 def _fail(message):

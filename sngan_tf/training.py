@@ -8,6 +8,9 @@ per replica, so a mirrored step equals the single-device step on the same global
 
 `Trainer` owns the loop (the role of Orbit's Controller): step counter, CheckpointManager,
 summary writer, console progress, sample grids and the evaluation hook. It reads no flags.
+A run directory holds `config.json`, `checkpoints/`, TensorBoard events, `metrics.csv` and
+`samples/`; the functions after `Trainer` open such a directory for the evaluate and
+sample binaries.
 """
 import contextlib
 import dataclasses
@@ -16,7 +19,7 @@ import math
 import os
 import signal
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +34,9 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Settings that change the variables of a run: a resume with different values would
 # restore half a model, so it is refused.
 _ARCH_KEYS = ("arch", "norm", "g_batchnorm", "image_size", "z_dim", "cnn_variant")
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,17 +228,58 @@ class ConfigMismatchError(ValueError):
     """The logdir holds a run with another architecture or normalisation."""
 
 
+class RunNotFoundError(ValueError):
+    """A logdir that is not a usable run: no directory, no config.json or no checkpoint."""
+
+
+def to_uint8(images) -> np.ndarray:
+    """Float images in [-1, 1] -> uint8 pixels in [0, 255] (rounded, clipped)."""
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
 def image_grid(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) float images in [-1, 1] -> one uint8 grid image, as square as possible."""
+    """(N, H, W, C) images, float in [-1, 1] or uint8 -> one uint8 grid, as square as possible."""
     n, h, w, c = images.shape
     cols = int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
     grid = np.zeros((rows * h, cols * w, c), np.uint8)
-    pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    pixels = images if images.dtype == np.uint8 else to_uint8(images)
     for i in range(n):
         r, k = divmod(i, cols)
         grid[r * h:(r + 1) * h, k * w:(k + 1) * w] = pixels[i]
     return grid
+
+
+def epoch_at(step: int, config: TrainConfig, num_images: int) -> float:
+    """Passes of D over the `num_images` training images after `step` generator steps."""
+    return step * config.n_dis / data_lib.num_batches_per_epoch(num_images, config.batch_size)
+
+
+def write_eval_results(logdir: str, writer, step: int, epoch: float,
+                       results: Dict[str, float]) -> None:
+    """Records one evaluation: `eval/<metric>` scalars and rows of `<logdir>/metrics.csv`.
+
+    The trainer and the evaluate binary both call it, so their files have one format.
+
+    Args:
+      logdir: the run directory.
+      writer: a `tf.summary` writer of that directory.
+      step, epoch: where the evaluated generator stands.
+      results: {metric: value}.
+    """
+    with writer.as_default(step=step):
+        for k, v in results.items():
+            tf.summary.scalar(f"eval/{k}", v)
+    writer.flush()
+    path = os.path.join(logdir, METRICS_FILE)
+    new = not tf.io.gfile.exists(path)
+    with tf.io.gfile.GFile(path, "a") as f:
+        if new:
+            f.write("step,epoch,metric,value\n")
+        for k, v in results.items():
+            f.write(f"{step},{epoch:.4f},{k},{v:.6g}\n")
+    logging.info("eval at step %d (epoch %.2f): %s", step, epoch,
+                 ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
 
 
 def _format_time(seconds):
@@ -271,13 +318,13 @@ class Trainer:
             generator=self.gan.generator, discriminator=self.gan.discriminator,
             g_opt=self.gan.g_opt, d_opt=self.gan.d_opt, step=self.gan.step, fixed_z=self.fixed_z)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
+            self.checkpoint, os.path.join(logdir, CHECKPOINT_DIR), config.keep_checkpoints)
         self.writer = tf.summary.create_file_writer(logdir)
         self._stop_signal = None
 
     # -- run configuration -------------------------------------------------------------
     def _check_or_write_config(self):
-        path = os.path.join(self.logdir, "config.json")
+        path = os.path.join(self.logdir, CONFIG_FILE)
         current = self.config.to_dict()
         if tf.io.gfile.exists(path):
             with tf.io.gfile.GFile(path) as f:
@@ -299,7 +346,7 @@ class Trainer:
 
     def epoch(self, step=None) -> float:
         step = self.step if step is None else step
-        return step * self.config.n_dis / self.batches_per_epoch
+        return epoch_at(step, self.config, len(self.images))
 
     def restore(self) -> int:
         """Restores the latest checkpoint, if any; returns the step it starts from."""
@@ -400,19 +447,9 @@ class Trainer:
         return self.manager.save(checkpoint_number=self.step)
 
     def evaluate(self, step):
+        """Runs the evaluator on the current generator and records its results."""
         results = self.evaluator(self.gan)
-        with self.writer.as_default(step=step):
-            for k, v in results.items():
-                tf.summary.scalar(f"eval/{k}", v)
-        path = os.path.join(self.logdir, "metrics.csv")
-        new = not tf.io.gfile.exists(path)
-        with tf.io.gfile.GFile(path, "a") as f:
-            if new:
-                f.write("step,epoch,metric,value\n")
-            for k, v in results.items():
-                f.write(f"{step},{self.epoch(step):.4f},{k},{v:.6g}\n")
-        logging.info("eval at step %d (epoch %.2f): %s", step, self.epoch(step),
-                     ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        write_eval_results(self.logdir, self.writer, step, self.epoch(step), results)
         return results
 
     @contextlib.contextmanager
@@ -429,3 +466,50 @@ class Trainer:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+
+
+# -- opening a finished or running run (evaluate and sample binaries) ----------------------
+def load_run_config(logdir: str) -> TrainConfig:
+    """The TrainConfig a run was trained with, read from its `config.json`.
+
+    Raises:
+      RunNotFoundError: no such directory, or no config.json in it.
+    """
+    if not tf.io.gfile.isdir(logdir):
+        raise RunNotFoundError(f"--logdir={logdir}: no such directory")
+    path = os.path.join(logdir, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        raise RunNotFoundError(f"--logdir={logdir} has no {CONFIG_FILE}: not a sngan_tf run")
+    with tf.io.gfile.GFile(path) as f:
+        return TrainConfig.from_dict(json.load(f))
+
+
+def list_checkpoints(logdir: str, all_checkpoints: bool = False) -> List[str]:
+    """The latest checkpoint of a run, or all those its CheckpointManager keeps (oldest first).
+
+    Raises:
+      RunNotFoundError: the run has no checkpoint yet.
+    """
+    directory = os.path.join(logdir, CHECKPOINT_DIR)
+    state = tf.train.get_checkpoint_state(directory) if tf.io.gfile.isdir(directory) else None
+    if state is None or not state.model_checkpoint_path:
+        raise RunNotFoundError(f"--logdir={logdir} has no checkpoint in {directory}")
+    if all_checkpoints:
+        return list(state.all_model_checkpoint_paths)
+    return [state.model_checkpoint_path]
+
+
+def restore_generator(gan: GAN, path: str) -> int:
+    """Loads the generator and step of checkpoint `path` into `gan`; returns the step.
+
+    The discriminator and optimizers are left alone (`expect_partial`), but every
+    generator variable must be in the checkpoint.
+
+    Raises:
+      RunNotFoundError: `path` is not a checkpoint.
+    """
+    if not tf.io.gfile.exists(path + ".index"):
+        raise RunNotFoundError(f"{path} is not a checkpoint (no {path}.index)")
+    status = tf.train.Checkpoint(generator=gan.generator, step=gan.step).restore(path)
+    status.expect_partial().assert_existing_objects_matched()
+    return int(gan.step.numpy())

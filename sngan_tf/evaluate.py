@@ -1,0 +1,142 @@
+r"""Scores the checkpoints of finished (or running) runs, as the trainer's evaluation would.
+
+  python -m sngan_tf.evaluate --logdir=runs/sn,runs/bn --all_checkpoints \
+      --eval_network=classifier --classifier_path=classifiers/cifar10_classifier \
+      --dataset=image_folder --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train
+
+Each run is rebuilt from its `config.json`; its generator is restored from the latest
+checkpoint (or each kept one) and scored with the evaluator the trainer uses, on the same
+latent codes. Results go where the trainer puts them: `eval/<metric>` TensorBoard scalars
+in the run's logdir and rows of its `metrics.csv`. The feature network is loaded once and
+the real statistics are computed once per image size, however many checkpoints there are.
+--dataset/--data_dir must name the run's training data: they give the reference
+statistics and the epoch column.
+"""
+import os
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from sngan_tf import eval_flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """This binary's flags; called once, by `run`."""
+    flags.DEFINE_list("logdir", None, "Run directories to evaluate, comma-separated.")
+    flags.DEFINE_boolean("all_checkpoints", False, "Evaluate every kept checkpoint, not only "
+                         "the latest.")
+    eval_flags.define_data_flags()
+    eval_flags.define_eval_flags()
+    flags.adopt_module_key_flags(eval_flags)
+
+
+def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
+                  classifier_path: Optional[str] = None, inception_path: Optional[str] = None,
+                  dataset: str = "cifar10", data_dir: Optional[str] = None,
+                  tfds_data_dir: Optional[str] = None, cache_dir: str,
+                  num_samples: int = 10000, num_real_samples: int = 50000,
+                  all_checkpoints: bool = False) -> Dict[str, List[Tuple[int, dict]]]:
+    """Evaluates checkpoints of runs; appends the results to each run's records.
+
+    Args:
+      logdirs: run directories (of `sngan_tf.training.Trainer`).
+      eval_network, classifier_path, inception_path: the feature network
+        (`sngan_tf.eval.load_feature_network`).
+      dataset, data_dir, tfds_data_dir, cache_dir: the runs' training images
+        (`sngan_tf.data.load_images`) and the statistics cache.
+      num_samples: generated images per evaluation.
+      num_real_samples: real images behind the reference statistics.
+      all_checkpoints: every checkpoint the run keeps, oldest first, else the latest.
+
+    Returns:
+      {logdir: [(step, {metric: value}), ...]}.
+
+    Raises:
+      sngan_tf.training.RunNotFoundError: a logdir without config or checkpoint (checked
+        for every run before any work).
+      sngan_tf.eval.FeatureNetworkUnavailable: the network cannot be loaded.
+      sngan_tf.data.DataError: the training images cannot be loaded.
+    """
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from sngan_tf import data  # pylint: disable=g-import-not-at-top
+    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+
+    runs = [(logdir, training.load_run_config(logdir),
+             training.list_checkpoints(logdir, all_checkpoints))
+            for logdir in dict.fromkeys(logdirs)]  # each run once
+    net = eval_lib.load_feature_network(eval_network, inception_path, classifier_path)
+    references = {}  # image size -> (number of training images, real statistics)
+
+    def reference(image_size):
+        if image_size not in references:
+            images = data.load_images(dataset, data_dir=data_dir, tfds_data_dir=tfds_data_dir,
+                                      image_size=image_size, cache_dir=cache_dir)
+            stats = eval_lib.training_statistics(
+                net, images, dataset=dataset, data_dir=data_dir, image_size=image_size,
+                num_samples=num_real_samples, cache_dir=cache_dir)
+            references[image_size] = len(images), stats
+        return references[image_size]
+
+    results = {}
+    for logdir, config, checkpoints in runs:
+        num_images, stats = reference(config.model.image_size)
+        gan = training.GAN(config)
+        evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples)
+        writer = tf.summary.create_file_writer(logdir)
+        results[logdir] = []
+        for path in checkpoints:
+            step = training.restore_generator(gan, path)
+            scores = evaluator(gan)
+            training.write_eval_results(logdir, writer, step,
+                                        training.epoch_at(step, config, num_images), scores)
+            results[logdir].append((step, scores))
+        writer.close()
+    return results
+
+
+def _fail(message):
+    logging.error(message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
+    if not FLAGS.logdir:
+        _fail("--logdir is required")
+    if FLAGS.eval_network == "none":
+        _fail("--eval_network=inception or --eval_network=classifier is required")
+    from sngan_tf import data, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    try:
+        results = evaluate_runs(
+            FLAGS.logdir, eval_network=FLAGS.eval_network, classifier_path=FLAGS.classifier_path,
+            inception_path=FLAGS.inception_path, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+            tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
+            num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
+            all_checkpoints=FLAGS.all_checkpoints)
+    except (training.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
+        _fail(str(e))
+    for logdir, rows in results.items():
+        for step, scores in rows:
+            print(f"{logdir} step {step}: "
+                  + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+        print(f"  appended to {os.path.join(logdir, training.METRICS_FILE)} and TensorBoard "
+              "(eval/*)")
+
+
+def run():
+    """Console entry point (`sngan-evaluate`)."""
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
