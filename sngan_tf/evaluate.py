@@ -16,6 +16,10 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
+# TensorFlow's C++ info and warning lines drown the program's own; TF_CPP_MIN_LOG_LEVEL=0
+# brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from absl import app
 from absl import flags
 from absl import logging

@@ -10,6 +10,10 @@ defines flags, validates them and hands a frozen config to `sngan_tf.training`.
 import os
 import sys
 
+# TensorFlow's C++ info and warning lines drown the program's own; TF_CPP_MIN_LOG_LEVEL=0
+# brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -77,7 +81,7 @@ def config_from_flags():
         lrelu_slope=FLAGS.lrelu_slope)
     return training.TrainConfig(
         model=model, loss=FLAGS.loss, batch_size=FLAGS.batch_size,
-        train_steps=FLAGS.train_steps or 1000, n_dis=FLAGS.n_dis, lr_g=FLAGS.lr_g,
+        train_steps=1000 if FLAGS.train_steps is None else FLAGS.train_steps, n_dis=FLAGS.n_dis, lr_g=FLAGS.lr_g,
         lr_d=FLAGS.lr_d, beta1=FLAGS.beta1, beta2=FLAGS.beta2, seed=FLAGS.seed,
         precision=FLAGS.precision, jit_compile=FLAGS.jit_compile, log_every=FLAGS.log_every,
         sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
@@ -103,8 +107,19 @@ def _make_evaluator(config, images):
     return eval_lib.make_run_evaluator(net, stats, config, FLAGS.eval_num_samples)
 
 
+def _check_writable(logdir):
+    """Fails at once, naming --logdir, if the run directory cannot be created or written."""
+    probe = os.path.join(logdir, ".write_test")
+    try:
+        os.makedirs(logdir, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        _fail(f"--logdir={logdir} cannot be written: {e.strerror or e}")
+
+
 def _fail(message):
-    logging.error(message)
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -114,16 +129,17 @@ def main(argv):
         _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
     if not FLAGS.logdir:
         _fail("--logdir is required")
+    if FLAGS.epochs is not None and FLAGS.epochs <= 0:
+        _fail(f"--epochs must be positive, got {FLAGS.epochs}")
     if FLAGS.train_steps is not None and FLAGS.epochs is not None:
         # Flag files give --epochs; a --train_steps on the command line overrides it.
         logging.info("--train_steps=%d overrides --epochs=%g.", FLAGS.train_steps, FLAGS.epochs)
         FLAGS.epochs = None
-    if FLAGS.epochs is not None and FLAGS.epochs <= 0:
-        _fail(f"--epochs must be positive, got {FLAGS.epochs}")
     try:
         config = config_from_flags()
     except ValueError as e:
         _fail(str(e))
+    _check_writable(FLAGS.logdir)
 
     import dataclasses  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -154,7 +170,7 @@ def main(argv):
         _fail(str(e))
     try:
         trainer.run()
-    except training.NonFiniteError as e:
+    except (training.NonFiniteError, training.ConfigMismatchError) as e:
         _fail(str(e))
     samples = os.path.join(FLAGS.logdir, "samples")
     print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "

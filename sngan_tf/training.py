@@ -349,10 +349,31 @@ class Trainer:
         return epoch_at(step, self.config, len(self.images))
 
     def restore(self) -> int:
-        """Restores the latest checkpoint, if any; returns the step it starts from."""
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d.", self.manager.latest_checkpoint, self.step)
+        """Restores the newest readable checkpoint, if any; returns the step it starts from.
+
+        A checkpoint damaged by a kill during its write is skipped with a warning, so the
+        run goes on from the one before.
+
+        Raises:
+          ConfigMismatchError: checkpoints exist but none fits this model.
+        """
+        errors = []
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError) as e:
+                errors.append(f"{path}: {str(e).strip().splitlines()[0]}")
+                logging.warning("Skipping unreadable checkpoint %s", errors[-1])
+                continue
+            # Keras checkpoints the learning rate; the current settings win on resume.
+            self.gan.g_opt.learning_rate = self.config.lr_g
+            self.gan.d_opt.learning_rate = self.config.lr_d
+            logging.info("Resumed from %s at step %d.", path, self.step)
+            return self.step
+        if errors:
+            raise ConfigMismatchError(
+                f"--logdir={self.logdir}: no checkpoint fits this model; the newest says "
+                f"{errors[0]}. Use a new --logdir, or the settings it was trained with.")
         return self.step
 
     def _iterator(self):
