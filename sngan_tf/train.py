@@ -52,6 +52,10 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
                   "Keras dtype policy; SN power iteration stays float32.")
 flags.DEFINE_boolean("jit_compile", False, "Compile the D and G updates with XLA.")
 flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism (exact resume).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker", "tpu"],
+                  "tf.distribute strategy; --batch_size is the global batch, split across "
+                  "replicas, and batch norm is synchronised across them.")
+flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu ('' = local).")
 # Data (--dataset, --data_dir, --tfds_data_dir, --cache_dir: eval_flags).
 eval_flags.define_data_flags()
 flags.DEFINE_integer("image_size", None, "Image size (default: 32, or 48 for stl10).")
@@ -163,8 +167,14 @@ def main(argv):
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(config.seed)
+    strategy = training.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    if strategy.num_replicas_in_sync > 1:
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, sync_batchnorm=True))
+    logging.info("Strategy %s with %d replica(s).", type(strategy).__name__,
+                 strategy.num_replicas_in_sync)
     try:
-        trainer = training.Trainer(config, FLAGS.logdir, images, evaluator=evaluator,
+        trainer = training.Trainer(config, FLAGS.logdir, images, strategy, evaluator=evaluator,
                                    run_info=FLAGS.flags_into_string())
     except (training.ConfigMismatchError, ValueError) as e:
         _fail(str(e))

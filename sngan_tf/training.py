@@ -220,6 +220,27 @@ class GAN(tf.Module):
                    if v.dtype.is_floating)
 
 
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
+def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
+    """A tf.distribute strategy by name: the default (one device), MirroredStrategy over
+    this machine's GPUs (or CPUs), MultiWorkerMirroredStrategy (reads TF_CONFIG), or
+    TPUStrategy for the TPU named by `tpu` ('' = the local one)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"--strategy={name!r} is not one of {', '.join(STRATEGIES)}.")
+
+
 class NonFiniteError(RuntimeError):
     """A loss or weight became NaN or infinite; the last good checkpoint is kept."""
 
@@ -380,7 +401,15 @@ class Trainer:
         """Data positioned where the run stands: batch step·n_dis of the seeded stream."""
         dataset = data_lib.make_dataset(self.images, self.config.batch_size, self.config.seed,
                                         start_batch=self.step * self.config.n_dis)
-        return iter(self.gan.strategy.experimental_distribute_dataset(dataset))
+        strategy = self.gan.strategy
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # One machine: the replicas split each global batch; auto-sharding would only
+            # add a second in-memory copy of the images.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.OFF)
+            dataset = dataset.with_options(options)
+        return iter(strategy.experimental_distribute_dataset(dataset))
 
     def run(self) -> Dict[str, float]:
         """Trains until `train_steps`; returns the last logged scalars."""

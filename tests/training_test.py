@@ -143,6 +143,20 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(resumed.step, 3)
         self.assertEqual(int(resumed.gan.g_opt.iterations), 3)
 
+    def test_trainer_under_mirrored_strategy_checkpoints_and_resumes(self):
+        logdir = os.path.join(self.get_temp_dir(), "mirrored")
+        config = _config("batch", sync_batchnorm=True)
+        trainer = training.Trainer(config, logdir, _images(), mirrored_strategy())
+        self.assertEqual(trainer.gan.strategy.num_replicas_in_sync, 2)
+        trainer.run()
+        resumed = training.Trainer(_config("batch", sync_batchnorm=True, train_steps=3), logdir,
+                                   _images(), mirrored_strategy())
+        self.assertEqual(resumed.restore(), 2)
+        for a, b in zip(trainer.gan.discriminator.weights, resumed.gan.discriminator.weights):
+            self.assertAllEqual(a.numpy(), b.numpy())
+        resumed.run()
+        self.assertEqual(resumed.step, 3)
+
     def test_resume_with_other_architecture_is_refused(self):
         logdir = os.path.join(self.get_temp_dir(), "mismatch")
         training.Trainer(_config("spectral", train_steps=1), logdir, _images()).run()
