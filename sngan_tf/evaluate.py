@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app
 from absl import flags
-from absl import logging
 
+from sngan_tf import cli
 from sngan_tf import eval_flags
 
 FLAGS = flags.FLAGS
@@ -104,19 +104,10 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     return results
 
 
-def _fail(message):
-    logging.error(message)
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
-    if not FLAGS.logdir:
-        _fail("--logdir is required")
+    cli.check_args(argv, FLAGS.logdir)
     if FLAGS.eval_network == "none":
-        _fail("--eval_network=inception or --eval_network=classifier is required")
+        cli.fail("--eval_network=inception or --eval_network=classifier is required")
     from sngan_tf import data, training  # pylint: disable=g-import-not-at-top
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     try:
@@ -127,7 +118,7 @@ def main(argv):
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
             all_checkpoints=FLAGS.all_checkpoints)
     except (training.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
-        _fail(str(e))
+        cli.fail(str(e))
     for logdir, rows in results.items():
         for step, scores in rows:
             print(f"{logdir} step {step}: "

@@ -22,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from sngan_tf import cli
 import numpy as np
 
 FLAGS = flags.FLAGS
@@ -174,28 +175,19 @@ def sample(logdir: str, *, num_images: int = 64, output: Optional[str] = None,
     return Sampled(images, path, step, signature)
 
 
-def _fail(message):
-    logging.error(message)
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
-    if not FLAGS.logdir:
-        _fail("--logdir is required")
+    cli.check_args(argv, FLAGS.logdir)
     try:
         check_outputs(FLAGS.num_images, FLAGS.output, FLAGS.export_dir)
     except ValueError as e:
-        _fail(str(e))
+        cli.fail(str(e))
     from sngan_tf import training  # pylint: disable=g-import-not-at-top
     try:
         result = sample(FLAGS.logdir, num_images=FLAGS.num_images, output=FLAGS.output,
                         checkpoint=FLAGS.checkpoint, seed=FLAGS.seed,
                         export_dir=FLAGS.export_dir)
     except training.RunNotFoundError as e:
-        _fail(str(e))
+        cli.fail(str(e))
     source = f"{result.checkpoint} (step {result.step})"
     if result.images is not None:
         print(f"Wrote {len(result.images)} images of {result.images.shape[1:]} from {source} "

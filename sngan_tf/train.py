@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from sngan_tf import cli
 from sngan_tf import eval_flags
 
 _NORMS = ("spectral", "batch", "none")
@@ -101,7 +102,7 @@ def _make_evaluator(config, images):
         net = eval_lib.load_feature_network(FLAGS.eval_network, FLAGS.inception_path,
                                             FLAGS.classifier_path)
     except eval_lib.FeatureNetworkUnavailable as e:
-        _fail(str(e))
+        cli.fail(str(e))
     stats = eval_lib.training_statistics(
         net, images, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
         image_size=config.model.image_size, num_samples=FLAGS.eval_real_samples,
@@ -120,21 +121,13 @@ def _check_writable(logdir):
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        _fail(f"--logdir={logdir} cannot be written: {e.strerror or e}")
-
-
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+        cli.fail(f"--logdir={logdir} cannot be written: {e.strerror or e}")
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]} (flags are --name=value)")
-    if not FLAGS.logdir:
-        _fail("--logdir is required")
+    cli.check_args(argv, FLAGS.logdir)
     if FLAGS.epochs is not None and FLAGS.epochs <= 0:
-        _fail(f"--epochs must be positive, got {FLAGS.epochs}")
+        cli.fail(f"--epochs must be positive, got {FLAGS.epochs}")
     if FLAGS.train_steps is not None and FLAGS.epochs is not None:
         # Flag files give --epochs; a --train_steps on the command line overrides it.
         logging.info("--train_steps=%d overrides --epochs=%g.", FLAGS.train_steps, FLAGS.epochs)
@@ -142,7 +135,7 @@ def main(argv):
     try:
         config = config_from_flags()
     except ValueError as e:
-        _fail(str(e))
+        cli.fail(str(e))
     _check_writable(FLAGS.logdir)
 
     import dataclasses  # pylint: disable=g-import-not-at-top
@@ -154,7 +147,7 @@ def main(argv):
                                   tfds_data_dir=FLAGS.tfds_data_dir,
                                   image_size=config.model.image_size, cache_dir=FLAGS.cache_dir)
     except data.DataError as e:
-        _fail(str(e))
+        cli.fail(str(e))
     per_epoch = data.num_batches_per_epoch(len(images), config.batch_size) / config.n_dis
     if FLAGS.epochs is not None:
         config = dataclasses.replace(config, train_steps=max(1, round(FLAGS.epochs * per_epoch)))
@@ -177,11 +170,11 @@ def main(argv):
         trainer = training.Trainer(config, FLAGS.logdir, images, strategy, evaluator=evaluator,
                                    run_info=FLAGS.flags_into_string())
     except (training.ConfigMismatchError, ValueError) as e:
-        _fail(str(e))
+        cli.fail(str(e))
     try:
         trainer.run()
     except (training.NonFiniteError, training.ConfigMismatchError) as e:
-        _fail(str(e))
+        cli.fail(str(e))
     samples = os.path.join(FLAGS.logdir, "samples")
     print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "
           f"{FLAGS.logdir}/checkpoints/.\nTensorBoard: tensorboard --logdir {FLAGS.logdir}"
