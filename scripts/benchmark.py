@@ -34,7 +34,9 @@ flags.DEFINE_integer("trainer_steps", 300, "Steps for the trainer-overhead measu
 flags.DEFINE_string("data_dir", None, "Image folder or zip for the input-pipeline timing "
                     "(default: ../shared CIFAR-10 when present).")
 flags.DEFINE_string("output", "benchmark.json", "JSON results.")
-flags.DEFINE_boolean("breakdown", True, "Also time the parts of one step (a coarse profile).")
+flags.DEFINE_list("sections", ["steps", "breakdown", "pipeline", "trainer"],
+                  "What to measure: step timings, the parts of one step (a coarse profile), "
+                  "the input pipeline, the trainer's overhead.")
 
 FLAGS = flags.FLAGS
 
@@ -213,22 +215,25 @@ def main(argv):
     if not tf.config.list_physical_devices("GPU") and "mixed_float16" in FLAGS.precisions:
         FLAGS.precisions = [p for p in FLAGS.precisions if p != "mixed_float16"]
     results = {"machine": machine(), "command": " ".join(sys.argv)}
-    results["steps"] = time_steps()
+    sections = set(FLAGS.sections)
+    results["steps"] = time_steps() if "steps" in sections else []
     print(f"{'arch':6} {'norm':8} {'precision':15} {'xla':5} {'median ms':>10} {'p90 ms':>8} "
           f"{'img/s':>7} {'SN/none':>8}")
     for r in results["steps"]:
         print(f"{r['arch']:6} {r['norm']:8} {r['precision']:15} {str(r['jit_compile']):5} "
               f"{r['median_ms']:10.1f} {r['p90_ms']:8.1f} {r['images_per_sec']:7.0f} "
               f"{r.get('sn_overhead', float('nan')):8.3f}")
-    if FLAGS.breakdown:
+    if "breakdown" in sections:
         results["breakdown"] = [time_breakdown(arch) for arch in FLAGS.archs]
         for b in results["breakdown"]:
             print(f"{b['arch']} {b['norm']}: " + ", ".join(
                 f"{k} {v:.0f} ms" for k, v in b["median_ms"].items()))
-    results["pipeline"] = time_pipeline()
-    print("input pipeline:", json.dumps(results["pipeline"]))
-    results["trainer"] = time_trainer_overhead()
-    print("trainer overhead:", json.dumps(results["trainer"]))
+    if "pipeline" in sections:
+        results["pipeline"] = time_pipeline()
+        print("input pipeline:", json.dumps(results["pipeline"]))
+    if "trainer" in sections:
+        results["trainer"] = time_trainer_overhead()
+        print("trainer overhead:", json.dumps(results["trainer"]))
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {results['peak_rss_mb']:.0f} MB")
     with open(FLAGS.output, "w") as f:
