@@ -71,7 +71,7 @@ class _SpectralNormMixin:
     def add_weight(self, *args, **kwargs):
         # The power iteration and σ run in float32 whatever the compute dtype, so the
         # kernel must not be auto-cast to bf16/fp16 on read; `call` casts W/σ instead.
-        if kwargs.get("name") == "kernel":
+        if (args[0] if args else kwargs.get("name")) == "kernel":  # Dense passes it by position
             kwargs["experimental_autocast"] = False
         return super().add_weight(*args, **kwargs)
 

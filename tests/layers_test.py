@@ -173,12 +173,17 @@ class GradientTest(tf.test.TestCase):
         self.assertAllClose(grad, expected, rtol=1e-4, atol=1e-6)
 
 
-class CompatibilityTest(tf.test.TestCase):
+class CompatibilityTest(tf.test.TestCase, parameterized.TestCase):
 
-    def test_mixed_precision_keeps_power_iteration_in_float32(self):
+    @parameterized.parameters("dense", "conv")
+    def test_mixed_precision_keeps_power_iteration_in_float32(self, kind):
         policy = tf.keras.mixed_precision.Policy("mixed_bfloat16")
-        layer = layers.SNConv2D(8, 3, padding="same", dtype=policy)
-        x = tf.random.stateless_normal((2, 8, 8, 4), seed=[0, 1])
+        if kind == "dense":
+            layer = layers.SNDense(8, dtype=policy)
+            x = tf.random.stateless_normal((2, 16), seed=[0, 1])
+        else:
+            layer = layers.SNConv2D(8, 3, padding="same", dtype=policy)
+            x = tf.random.stateless_normal((2, 8, 8, 4), seed=[0, 1])
         y = layer(x, training=True)
         self.assertEqual(y.dtype, tf.bfloat16)
         self.assertEqual(layer.u.dtype, tf.float32)
