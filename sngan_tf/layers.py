@@ -30,11 +30,13 @@ def power_iteration(w_t, u, num_iters=1, eps=_EPS):
       (u, v, sigma): the new u (out,), v (fan_in,) — both with gradients stopped — and
       σ = uᵀWv, which is differentiable with respect to W (as in the original).
     """
+    u = tf.stop_gradient(u)
     for _ in range(num_iters):
-        v = l2_normalize(tf.linalg.matvec(w_t, u), eps)  # v <- Wᵀu / ‖Wᵀu‖
-        u = l2_normalize(tf.linalg.matvec(w_t, v, transpose_a=True), eps)  # u <- Wv / ‖Wv‖
-    u, v = tf.stop_gradient(u), tf.stop_gradient(v)
-    sigma = tf.tensordot(u, tf.linalg.matvec(w_t, v, transpose_a=True), 1)  # uᵀWv
+        v = tf.stop_gradient(l2_normalize(tf.linalg.matvec(w_t, u), eps))  # v <- Wᵀu/‖Wᵀu‖
+        wv = tf.linalg.matvec(w_t, v, transpose_a=True)
+        u = tf.stop_gradient(l2_normalize(wv, eps))  # u <- Wv / ‖Wv‖
+    # σ = uᵀWv reuses the last Wv: differentiable in W only, since u and v are constants.
+    sigma = tf.tensordot(u, wv, 1)
     return u, v, sigma
 
 
@@ -98,7 +100,7 @@ class _SpectralNormMixin:
         if training:
             self.u.assign(u)
             self.sigma.assign(tf.stop_gradient(sigma))
-        return tf.cast(self.lipschitz * w / sigma, self.compute_dtype)
+        return tf.cast(w * (self.lipschitz / sigma), self.compute_dtype)  # one pass over W
 
     def _sn_config(self):
         return {"power_iterations": self.power_iterations, "lipschitz": self.lipschitz,
