@@ -328,7 +328,7 @@ class Trainer:
                  evaluator: Optional[Callable] = None, run_info: str = ""):
         self.config, self.logdir, self.images = config, logdir, images
         self.evaluator, self.run_info = evaluator, run_info
-        self.batches_per_epoch = data_lib.num_batches_per_epoch(len(images), config.batch_size)
+        data_lib.num_batches_per_epoch(len(images), config.batch_size)  # batch <= images, or fail now
         tf.io.gfile.makedirs(logdir)
         self._check_or_write_config()
         self.gan = GAN(config, strategy)
