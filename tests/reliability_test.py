@@ -116,7 +116,7 @@ class CheckpointAndNaNTest(tf.test.TestCase):
 
     def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(self):
         logdir = os.path.join(self.get_temp_dir(), "nan")
-        # No normalisation anywhere (spectral norm would rescale even absurd weights).
+        # No normalisation anywhere, so the absurd weights overflow the forward pass.
         model = models.ModelConfig(arch="dcgan", norm="none", g_batchnorm=False)
         training.Trainer(_config(model=model, train_steps=1), logdir, _images()).run()
         trainer = training.Trainer(_config(model=model, lr_d=1e38, lr_g=1e38), logdir, _images())
