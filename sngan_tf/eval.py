@@ -552,30 +552,22 @@ def training_statistics(net: FeatureNetwork, images: np.ndarray, *, dataset: str
 
 
 def make_run_evaluator(net: FeatureNetwork, real_stats: RealStatistics, config,
-                       num_samples: int = DEFAULT_NUM_SAMPLES) -> Callable:
+                       num_samples: int = DEFAULT_NUM_SAMPLES,
+                       batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
     """The evaluator of a run (a `sngan_tf.training.TrainConfig`): `f(gan) -> metrics`.
 
-    Its codes are seeded by `config.seed + 1`, apart from the training codes, and are the
-    same during training and in a later evaluation of a checkpoint, so both score alike.
-    """
-    return make_gan_evaluator(net, real_stats, config.model, num_samples, seed=config.seed + 1)
-
-
-def make_gan_evaluator(net: FeatureNetwork, real_stats: RealStatistics, model_config,
-                       num_samples: int = DEFAULT_NUM_SAMPLES,
-                       batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 1234) -> Callable:
-    """`f(gan) -> metrics` scoring `gan.generate` on the same latent codes at every call.
-
-    Fixed codes (a function of `seed` and the batch index) make successive evaluations of
-    one run, and runs with the same seed, differ only by their generators.
+    It scores `gan.generate` on the same latent codes at every call, seeded by
+    `config.seed + 1` (apart from the training codes), so evaluations during training and
+    later ones of a checkpoint differ only by their generators.
     """
     from sngan_tf import models  # pylint: disable=g-import-not-at-top
+    seed = config.seed + 1
 
     def evaluate(gan):
         counter = iter(range(1 << 30))
 
         def sample_fn(n):
-            return gan.generate(models.sample_z(model_config, n, [seed, next(counter)]))
+            return gan.generate(models.sample_z(config.model, n, [seed, next(counter)]))
 
         return evaluate_generator(net, sample_fn, real_stats, num_samples, batch_size)
 
