@@ -551,24 +551,50 @@ def training_statistics(net: FeatureNetwork, images: np.ndarray, *, dataset: str
                            cache_dir=cache_dir)
 
 
+def mean_and_spread(per_set: list) -> dict:
+    """Metrics of K generated sets -> their means, plus `<metric>_std` (ddof 1) and
+    `num_sets` when K > 1; one set is returned unchanged (the default protocol)."""
+    if len(per_set) == 1:
+        return dict(per_set[0])
+    out = {}
+    for key in per_set[0]:
+        values = np.array([r[key] for r in per_set], np.float64)
+        if key == "num_samples":
+            out[key] = per_set[0][key]
+            continue
+        out[key] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1))
+    out["num_sets"] = len(per_set)
+    return out
+
+
 def make_run_evaluator(net: FeatureNetwork, real_stats: RealStatistics, config,
                        num_samples: int = DEFAULT_NUM_SAMPLES,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> Callable:
+                       batch_size: int = DEFAULT_BATCH_SIZE, num_sets: int = 1) -> Callable:
     """The evaluator of a run (a `sngan_tf.training.TrainConfig`): `f(gan) -> metrics`.
 
     It scores `gan.generate` on the same latent codes at every call, seeded by
     `config.seed + 1` (apart from the training codes), so evaluations during training and
-    later ones of a checkpoint differ only by their generators.
+    later ones of a checkpoint differ only by their generators. With `num_sets` K > 1 it
+    scores K independent sets of `num_samples` images (set 0 being the single-set codes)
+    and reports their mean and standard deviation (`mean_and_spread`): the spread that
+    comes from sampling alone.
     """
     from sngan_tf import models  # pylint: disable=g-import-not-at-top
+    if num_sets < 1:
+        raise ValueError(f"--eval_num_sets must be positive, got {num_sets}.")
     seed = config.seed + 1
 
     def evaluate(gan):
-        counter = iter(range(1 << 30))
+        per_set = []
+        for k in range(num_sets):
+            counter = iter(range(k << 24, (k + 1) << 24))  # disjoint codes per set
 
-        def sample_fn(n):
-            return gan.generate(models.sample_z(config.model, n, [seed, next(counter)]))
+            def sample_fn(n):
+                return gan.generate(models.sample_z(config.model, n, [seed, next(counter)]))
 
-        return evaluate_generator(net, sample_fn, real_stats, num_samples, batch_size)
+            per_set.append(evaluate_generator(net, sample_fn, real_stats, num_samples,
+                                              batch_size))
+        return mean_and_spread(per_set)
 
     return evaluate

@@ -34,5 +34,8 @@ def define_eval_flags():
                         "(e.g. classifiers/cifar10_classifier) for --eval_network=classifier.")
     flags.DEFINE_integer("eval_num_samples", 10000, "Generated images per evaluation "
                          "(authors' protocol: 10,000).")
+    flags.DEFINE_integer("eval_num_sets", 1, "Independent generated sets per evaluation; "
+                         "with more than 1, each metric is their mean and <metric>_std their "
+                         "standard deviation.", lower_bound=1)
     flags.DEFINE_integer("eval_real_samples", 50000, "Real training images behind the "
                          "reference statistics (authors' protocol: all 50,000).")

@@ -44,7 +44,8 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
                   dataset: str = "cifar10", data_dir: Optional[str] = None,
                   tfds_data_dir: Optional[str] = None, cache_dir: str,
                   num_samples: int = 10000, num_real_samples: int = 50000,
-                  all_checkpoints: bool = False) -> Dict[str, List[Tuple[int, dict]]]:
+                  all_checkpoints: bool = False,
+                  num_sets: int = 1) -> Dict[str, List[Tuple[int, dict]]]:
     """Evaluates checkpoints of runs; appends the results to each run's records.
 
     Args:
@@ -56,6 +57,7 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       num_samples: generated images per evaluation.
       num_real_samples: real images behind the reference statistics.
       all_checkpoints: every checkpoint the run keeps, oldest first, else the latest.
+      num_sets: independent generated sets per evaluation (mean and `_std` when > 1).
 
     Returns:
       {logdir: [(step, {metric: value}), ...]}.
@@ -91,7 +93,8 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     for logdir, config, checkpoints in runs:
         num_images, stats = reference(config.model.image_size)
         gan = training.GAN(config)
-        evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples)
+        evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples,
+                                                num_sets=num_sets)
         writer = tf.summary.create_file_writer(logdir)
         results[logdir] = []
         for path in checkpoints:
@@ -116,7 +119,7 @@ def main(argv):
             inception_path=FLAGS.inception_path, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
             tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
-            all_checkpoints=FLAGS.all_checkpoints)
+            all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets)
     except (training.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
         cli.fail(str(e))
     for logdir, rows in results.items():

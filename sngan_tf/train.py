@@ -66,6 +66,9 @@ flags.DEFINE_integer("log_every", 100, "Steps between console lines and scalar s
 flags.DEFINE_integer("sample_every", 1000, "Steps between sample grids.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_integer("lipschitz_every", None, "Steps between measurements of D's Lipschitz "
+                     "bounds and layer operator norms (TensorBoard lipschitz/*; default: "
+                     "--log_every; 0: never).")
 # Evaluation during training (--eval_network, its paths and sample counts: eval_flags).
 eval_flags.define_eval_flags()
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: at the end only).")
@@ -90,7 +93,8 @@ def config_from_flags():
         lr_d=FLAGS.lr_d, beta1=FLAGS.beta1, beta2=FLAGS.beta2, seed=FLAGS.seed,
         precision=FLAGS.precision, jit_compile=FLAGS.jit_compile, log_every=FLAGS.log_every,
         sample_every=FLAGS.sample_every, checkpoint_every=FLAGS.checkpoint_every,
-        eval_every=FLAGS.eval_every, keep_checkpoints=FLAGS.keep_checkpoints)
+        eval_every=FLAGS.eval_every, keep_checkpoints=FLAGS.keep_checkpoints,
+        lipschitz_every=FLAGS.lipschitz_every)
 
 
 def _make_evaluator(config, images):
@@ -107,9 +111,11 @@ def _make_evaluator(config, images):
         net, images, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
         image_size=config.model.image_size, num_samples=FLAGS.eval_real_samples,
         cache_dir=FLAGS.cache_dir)
-    logging.info("Evaluating with %s (%s) on %d generated images against %d real ones.",
-                 net.name, net.metric_name, FLAGS.eval_num_samples, stats.num_samples)
-    return eval_lib.make_run_evaluator(net, stats, config, FLAGS.eval_num_samples)
+    logging.info("Evaluating with %s (%s) on %d x %d generated images against %d real ones.",
+                 net.name, net.metric_name, FLAGS.eval_num_sets, FLAGS.eval_num_samples,
+                 stats.num_samples)
+    return eval_lib.make_run_evaluator(net, stats, config, FLAGS.eval_num_samples,
+                                       num_sets=FLAGS.eval_num_sets)
 
 
 def _check_writable(logdir):

@@ -14,6 +14,7 @@ sample binaries.
 """
 import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from absl import logging
 
 from sngan_tf import data as data_lib
 from sngan_tf import layers as sn_layers
+from sngan_tf import lipschitz as lipschitz_lib
 from sngan_tf import losses as losses_lib
 from sngan_tf import models
 
@@ -35,6 +37,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # restore half a model, so it is refused.
 _ARCH_KEYS = ("arch", "norm", "g_batchnorm", "image_size", "z_dim", "cnn_variant")
 CONFIG_FILE = "config.json"
+SPECTRA_FILE = "spectra.npz"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.csv"
 
@@ -58,6 +61,7 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     eval_every: int = 0  # 0: only at the end (when an evaluator is given)
+    lipschitz_every: Optional[int] = None  # None: every log_every steps; 0: never
     keep_checkpoints: int = 3
     num_grid_samples: int = 64
 
@@ -78,6 +82,13 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}.")
         if self.eval_every < 0:
             raise ValueError(f"--eval_every must be >= 0, got {self.eval_every}.")
+        if self.lipschitz_every is not None and self.lipschitz_every < 0:
+            raise ValueError(f"--lipschitz_every must be >= 0, got {self.lipschitz_every}.")
+
+    @property
+    def lipschitz_interval(self) -> int:
+        """Steps between Lipschitz measurements (0: none)."""
+        return self.log_every if self.lipschitz_every is None else self.lipschitz_every
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -342,6 +353,13 @@ class Trainer:
             self.checkpoint, os.path.join(logdir, CHECKPOINT_DIR), config.keep_checkpoints)
         self.writer = tf.summary.create_file_writer(logdir)
         self._stop_signal = None
+        self.lipschitz = (lipschitz_lib.LipschitzMonitor(self.gan.discriminator)
+                          if config.lipschitz_interval else None)
+        # Fixed real images for the Lipschitz probes (as many as the sample grid), so the
+        # curves follow the network, not a changing batch.
+        pick = np.random.default_rng(config.seed).choice(
+            len(images), min(config.num_grid_samples, len(images)), replace=False)
+        self._probe_real = tf.constant(images[np.sort(pick)], tf.uint8)
 
     # -- run configuration -------------------------------------------------------------
     def _check_or_write_config(self):
@@ -445,6 +463,8 @@ class Trainer:
                 side_work = time.time()  # samples, evaluation, checkpoints: not in img/s
                 if step % cfg.sample_every == 0 or step == cfg.train_steps:
                     self.write_samples(step)
+                if self.lipschitz is not None and step % cfg.lipschitz_interval == 0:
+                    self.measure_lipschitz(step)
                 if (self.evaluator is not None and cfg.eval_every and step % cfg.eval_every == 0
                         and step != cfg.train_steps):
                     self.evaluate(step)
@@ -458,6 +478,8 @@ class Trainer:
                     raise SystemExit(128 + self._stop_signal)
         if self.evaluator is not None:
             self.evaluate(self.step)
+        if self.lipschitz is not None:
+            self.write_spectra()
         self.writer.flush()
         return last
 
@@ -484,6 +506,35 @@ class Trainer:
         path = os.path.join(self.logdir, "samples", f"step_{step:08d}.png")
         tf.io.gfile.makedirs(os.path.dirname(path))
         tf.io.write_file(path, tf.io.encode_png(grid))
+        return path
+
+    def measure_lipschitz(self, step) -> Dict[str, float]:
+        """Lower and upper bounds of D's Lipschitz constant and each layer's operator norm
+        (sngan_tf.lipschitz), on fixed real images, the fixed-code samples and their
+        interpolates; TensorBoard `lipschitz/<name>`. Reads D in inference mode only."""
+        real = tf.cast(self._probe_real, tf.float32) / 127.5 - 1.0
+        fake = self.gan.generate(self.fixed_z[:len(real)])
+        out = self.lipschitz.measure(real, fake, seed=(self.config.seed, step))
+        with self.writer.as_default(step=step):
+            for k, v in out.items():
+                if np.isfinite(v):
+                    tf.summary.scalar(f"lipschitz/{k}", v)
+        logging.info("Lipschitz at step %d: |grad D| real %.3g fake %.3g interp %.3g "
+                     "(max %.3g) <= layer product %.3g", step, out["grad_norm_real"],
+                     out["grad_norm_fake"], out["grad_norm_interp"],
+                     max(out[f"grad_norm_{k}_max"] for k in ("real", "fake", "interp")),
+                     out["upper_bound"])
+        return out
+
+    def write_spectra(self):
+        """Singular values of each D layer's used kernel, as the paper's reshaped matrix,
+        into `<logdir>/spectra.npz` (one array per layer name, and `step`)."""
+        path = os.path.join(self.logdir, SPECTRA_FILE)
+        buffer = io.BytesIO()  # np.savez seeks back into its file; GFile cannot
+        np.savez(buffer, step=np.array(self.step), **self.lipschitz.spectra())
+        with tf.io.gfile.GFile(path + ".tmp", "wb") as f:
+            f.write(buffer.getvalue())
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
         return path
 
     def save(self):

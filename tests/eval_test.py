@@ -267,5 +267,48 @@ class EvalTest(tf.test.TestCase):
         self.assertAllClose(result["fd_toy_classifier"], 0.0, atol=1e-6)
 
 
+    def test_mean_and_spread_of_sets(self):
+        sets = [{"fd_x": v, "kd_x": v / 10, "num_samples": 8} for v in (10.0, 12.0, 14.0)]
+        out = eval_lib.mean_and_spread(sets)
+        self.assertAllClose(out["fd_x"], 12.0)
+        self.assertAllClose(out["fd_x_std"], 2.0)  # ddof=1: sqrt((4 + 0 + 4) / 2)
+        self.assertAllClose(out["kd_x_std"], 0.2)
+        self.assertEqual(out["num_sets"], 3)
+        self.assertEqual(out["num_samples"], 8)
+        self.assertEqual(eval_lib.mean_and_spread(sets[:1]), sets[0])  # default protocol
+
+    def test_run_evaluator_scores_independent_sets(self):
+        from sngan_tf import models, training  # pylint: disable=g-import-not-at-top
+        net = eval_lib.load_classifier(self.classifier_path)
+        real = _images_from_pool(np.random.default_rng(3).standard_normal((64, _DIM)))
+        stats = eval_lib.real_statistics(net, real, dataset="toy", split="train",
+                                         image_size=_SIZE, num_samples=64,
+                                         cache_dir=self.get_temp_dir(), batch_size=16)
+        config = training.TrainConfig(model=models.ModelConfig())
+        mix = tf.constant(np.random.default_rng(4).standard_normal((100, 192)) / 10,
+                          tf.float32)
+
+        class _Gan:  # a "generator": a fixed linear map of the codes to 8x8 images
+            def generate(self, z):
+                return tf.tanh(tf.reshape(tf.matmul(z, mix), (-1, _SIZE, _SIZE, 3)))
+
+        one = eval_lib.make_run_evaluator(net, stats, config, 32, 16)(_Gan())
+        three = eval_lib.make_run_evaluator(net, stats, config, 32, 16, num_sets=3)(_Gan())
+        # Independently: each set k scored alone on codes [seed + 1, (k << 24) + batch].
+        per_set = []
+        for k in range(3):
+            codes = [models.sample_z(config.model, 16, [config.seed + 1, (k << 24) + b])
+                     for b in range(2)]
+            images = _Gan().generate(tf.concat(codes, 0)).numpy()
+            per_set.append(eval_lib.evaluate_generator(net, _sampler(images), stats, 32, 16)
+                           ["fd_toy_classifier"])
+        self.assertAllClose(one["fd_toy_classifier"], per_set[0], rtol=1e-6)  # set 0 = default
+        self.assertAllClose(three["fd_toy_classifier"], np.mean(per_set), rtol=1e-6)
+        self.assertAllClose(three["fd_toy_classifier_std"], np.std(per_set, ddof=1), rtol=1e-5)
+        self.assertGreater(three["fd_toy_classifier_std"], 0.0)
+        self.assertEqual(three["num_sets"], 3)
+        self.assertNotIn("num_sets", one)
+
+
 if __name__ == "__main__":
     tf.test.main()

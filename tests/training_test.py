@@ -133,6 +133,19 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
         else:
             self.assertEmpty(sigma_tags)
         self.assertIn("samples", tags)
+        # Lipschitz probes at every log step (default interval), one scalar per D layer.
+        layers = {f"conv{i}" for i in range(4)} | ({"bn1", "bn2"} if norm == "batch" else set())
+        self.assertContainsSubset(
+            {f"lipschitz/grad_norm_{k}{m}" for k in ("real", "fake", "interp")
+             for m in ("", "_max")} | {"lipschitz/upper_bound"}
+            | {f"lipschitz/layer/{n}" for n in layers}, tags)
+        self.assertLen([e for e in acc.Tensors("lipschitz/upper_bound")], 2)
+        with np.load(os.path.join(logdir, "spectra.npz")) as spectra:
+            self.assertEqual(set(spectra.files), {"step"} | {f"conv{i}" for i in range(4)})
+            self.assertEqual(int(spectra["step"]), 2)
+            self.assertLen(spectra["conv1"], 128)  # min(out 128, 4*4*64)
+            if norm == "spectral":  # the used kernels have spectral norm ~1
+                self.assertAllClose(spectra["conv1"][0], 1.0, rtol=0.05)
         g_before = [v.numpy() for v in trainer.gan.generator.weights]
 
         resumed = training.Trainer(_config(norm, train_steps=3), logdir, _images())
@@ -157,6 +170,17 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
         resumed.run()
         self.assertEqual(resumed.step, 3)
 
+    def test_lipschitz_interval(self):
+        self.assertEqual(_config(log_every=7).lipschitz_interval, 7)
+        self.assertEqual(_config(log_every=7, lipschitz_every=3).lipschitz_interval, 3)
+        logdir = os.path.join(self.get_temp_dir(), "no_lipschitz")
+        trainer = training.Trainer(_config(lipschitz_every=0), logdir, _images())
+        trainer.run()
+        self.assertIsNone(trainer.lipschitz)
+        self.assertFalse(any(t.startswith("lipschitz/")
+                             for t in _scalar_tags(logdir).Tags()["tensors"]))
+        self.assertFalse(os.path.exists(os.path.join(logdir, "spectra.npz")))
+
     def test_resume_with_other_architecture_is_refused(self):
         logdir = os.path.join(self.get_temp_dir(), "mismatch")
         training.Trainer(_config("spectral", train_steps=1), logdir, _images()).run()
@@ -168,7 +192,8 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
     def test_bad_config_values_name_the_flag(self):
         for kwargs, flag in [({"lr_d": 0.0}, "--lr_d"), ({"batch_size": 0}, "--batch_size"),
                              ({"loss": "wgan"}, "--loss"), ({"train_steps": -1}, "--train_steps"),
-                             ({"precision": "fp8"}, "--precision")]:
+                             ({"precision": "fp8"}, "--precision"),
+                             ({"lipschitz_every": -1}, "--lipschitz_every")]:
             with self.assertRaisesRegex(ValueError, flag):
                 _config(**kwargs)
 
