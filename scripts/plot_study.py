@@ -810,7 +810,7 @@ def plot_spectra(groups, path):
     """Figure 3 of the paper: singular values of each layer's kernel at the end of training.
 
     One panel per configuration; x is the index of the singular value scaled to [0, 1], y the
-    singular value divided by the largest (the legend gives the largest, σ₁); the kernel is the
+    singular value divided by the largest (the legend gives the largest, s₁); the kernel is the
     one D applies (W/σ for SN layers) reshaped to (out, kh·kw·in); mean over seeds.
     """
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5), squeeze=False,
@@ -821,7 +821,7 @@ def plot_spectra(groups, path):
         for j, (layer, (scaled, top, _)) in enumerate(spectra.items()):
             x = np.linspace(0.0, 1.0, len(scaled)) if len(scaled) > 1 else np.zeros(1)
             ax.plot(x, scaled, color=colors[j % len(colors)], marker="o" if len(x) == 1 else None,
-                    label=f"{layer} (σ₁ = {top:.3g})")
+                    label=f"{layer} (s₁ = {top:.3g})")
         steps = sorted({r.spectra_step for r in group.runs if r.spectra_step is not None})
         at = f", step {steps[-1]}" if steps else ""
         seeds = max((n for _, _, n in spectra.values()), default=0)
@@ -833,7 +833,8 @@ def plot_spectra(groups, path):
         _layer_legend(ax, len(spectra))
     axes[0][0].set_ylabel("singular value / largest singular value")
     fig.suptitle("Final singular values of each layer's kernel as applied (W/σ with SN), "
-                 "reshaped to (out, kh·kw·in),\neach divided by its largest, σ₁ (in the legend)",
+                 "reshaped to (out, kh·kw·in),\neach divided by its largest singular value s₁ "
+                 "(in the legend)",
                  fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
@@ -855,6 +856,11 @@ def _span(values):
     if not values:
         return _DASH
     return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+
+def _num_sets(group):
+    """K, the generated sets per evaluation, e.g. `5`, or `1, 5` if the seeds differ."""
+    return ", ".join(str(k) for k in sorted({r.num_sets for r in group.runs}))
 
 
 def _final_values(group, tag):
@@ -889,7 +895,7 @@ def _summary_rows(groups, metric):
         speeds = [np.median(r.scalars["perf/images_per_sec"][1]) for r in group.runs
                   if "perf/images_per_sec" in r.scalars]
         row = [group.label, ", ".join(str(s) for s in group.seeds),
-               ", ".join(str(k) for k in sorted({r.num_sets for r in group.runs})),
+               _num_sets(group),
                format_values(finals), format_values(bests), _format_epoch(best_epoch)]
         if with_sets_std:
             stds = [r.metrics[f"{metric}_std"][2][-1] for r in group.runs
@@ -948,8 +954,7 @@ def results_markdown(groups, metric, figures, notes=()):
     if metric is not None and any(metric in r.metrics for g in groups for r in g.runs):
         lines += ["", f"## {head} per epoch", ""]
         lines += _table(["epoch"] + [f"{g.label} ({len(g.runs)} seed{'s' * (len(g.runs) > 1)}, "
-                                     f"K={', '.join(str(k) for k in sorted({r.num_sets for r in g.runs}))})"
-                                     for g in groups],
+                                     f"K={_num_sets(g)})" for g in groups],
                         _per_epoch_rows(groups, metric))
 
     lipschitz = [g for g in groups if has_lipschitz(g)]
@@ -1001,7 +1006,8 @@ def results_markdown(groups, metric, figures, notes=()):
                              format_values(_final_values(group, SIGMA_PREFIX + layer)),
                              format_values(_final_values(group, LAYER_PREFIX + layer)),
                              format_values(tops)])
-        lines += _table(["configuration", "layer", "σ (raw kernel)", "‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ",
+        lines += _table(["configuration", "layer", "σ (raw kernel)",
+                         "‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ",
                          "largest singular value of reshaped W/σ"], rows)
 
     lines += ["", "Figures:", ""]

@@ -1,4 +1,4 @@
-r"""Runs the study: the three DCGAN configurations, once per seed, evaluated every epoch, then its figures.
+r"""Runs the study: three DCGAN configurations, once per seed, evaluated every epoch; then figures.
 
   python scripts/run_study.py --output_dir=runs/study --epochs=8 --seeds=0,1,2 \
       --dataset=image_folder --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train \

@@ -32,7 +32,8 @@ class TrainCommandTest(tf.test.TestCase):
         for config in ("spectral", "nonorm"):
             for seed in (0, 2):
                 cmd = run_study.train_command(config, seed, settings, ["--batch_size=4"])
-                self.assertEqual(cmd[1:4], ["-m", "sngan_tf.train", f"--flagfile=flags/{config}.cfg"])
+                self.assertEqual(cmd[1:4],
+                                 ["-m", "sngan_tf.train", f"--flagfile=flags/{config}.cfg"])
                 self.assertEqual(_flag(cmd, "seed"), [str(seed)])
                 self.assertEqual(_flag(cmd, "logdir"), [os.path.join(out, config, f"seed_{seed}")])
                 self.assertEqual(_flag(cmd, "eval_num_sets"), ["5"])
