@@ -526,7 +526,8 @@ def format_mean_std(mean, std=math.nan):
     """`mean ± std` rounded to the std's second significant digit; the mean alone without a std.
 
     E.g. (12, 2) -> "12.0 ± 2.0", (0.3456, 0.0123) -> "0.346 ± 0.012", (20000, 14142) ->
-    "20000 ± 14000", (3.1e7, 1.2e6) -> "3.1e+07 ± 1.2e+06", (44.25, nan) -> "44.25".
+    "20000 ± 14000", (3.1e7, 1.2e6) -> "3.1e+07 ± 1.2e+06", (1.00000024, 6.7e-7) ->
+    "1.0000 ± 6.7e-07" (at most 5 significant digits of the mean), (44.25, nan) -> "44.25".
     """
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return _DASH
@@ -536,9 +537,12 @@ def format_mean_std(mean, std=math.nan):
         return f"{format_value(mean)} ± 0"
     if max(abs(mean), std) >= 1e5:  # e.g. the upper bound of an unnormalised D
         return f"{mean:.3g} ± {std:.2g}"
-    decimals = min(1 - math.floor(math.log10(std)), 8)
+    decimals = 1 - math.floor(math.log10(std))
     if decimals < 0:  # 20000 ± 14142 -> 20000 ± 14000
         return f"{round(mean, decimals):.0f} ± {round(std, decimals):.0f}"
+    cap = 4 - math.floor(math.log10(abs(mean))) if mean else decimals
+    if decimals > max(cap, 0):  # a std far below the mean: 5 significant digits of the mean
+        return f"{mean:.{max(cap, 0)}f} ± {std:.2g}"
     return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
@@ -588,7 +592,7 @@ def _draw_mean(ax, series, color, label=None, log=False, **line_kw):
         if log:  # a band reaching zero or below has no place on a log axis
             low = np.maximum(low, 0.05 * mean)
         ax.fill_between(x, np.where(spread, low, mean), np.where(spread, mean + std, mean),
-                        where=spread, color=color, alpha=0.2, linewidth=0)
+                        where=spread, color=color, alpha=0.15, linewidth=0)
     return x, mean, std, count
 
 
@@ -779,8 +783,9 @@ def plot_operator_norms(groups, path):
         for ax in (left, right):
             ax.set_xlabel("generator step")
             ax.grid(alpha=0.3)
-        _layer_legend(left, len(layers) + 1)
-        _layer_legend(right, len(layers))
+        # One legend for both panels (same colours), outside, so it hides no curve.
+        right.legend(*left.get_legend_handles_labels(), fontsize=7, title="layer",
+                     title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return _save(fig, path)
 

@@ -405,6 +405,8 @@ class StatisticsTest(tf.test.TestCase):
         self.assertEqual(plot_study.format_mean_std(123.4, 15.0), "123 ± 15")
         self.assertEqual(plot_study.format_mean_std(20000.0, 14142.1), "20000 ± 14000")
         self.assertEqual(plot_study.format_mean_std(3.1e7, 1.2e6), "3.1e+07 ± 1.2e+06")
+        self.assertEqual(plot_study.format_mean_std(1.00000024, 6.7e-7), "1.0000 ± 6.7e-07")
+        self.assertEqual(plot_study.format_mean_std(0.00796, 0.00079), "0.00796 ± 0.00079")
         self.assertEqual(plot_study.format_mean_std(44.25), "44.25")
         self.assertEqual(plot_study.format_values([10.0, None, 14.0]), "12.0 ± 2.8 (n=2)")
         self.assertEqual(plot_study.format_values([None]), "—")
