@@ -1,14 +1,28 @@
-"""Figures and a results table for a normalisation study (Miyato et al., ICLR 2018, Figs. 1-3).
+"""Figures and results for a normalisation study (Miyato et al., ICLR 2018, Figs. 1-3).
 
-A study folder holds one training logdir per configuration (e.g. `spectral`, `batch`, `none`);
-every subfolder with a `config.json` is a run, labelled by its `"norm"` value. From each run's
-TensorBoard event files, `metrics.csv` and `samples/step_*.png` this writes:
+A study folder holds one folder per configuration (e.g. `spectral`, `batchnorm`, `nonorm`),
+each either a training logdir itself (a single run, the old layout) or holding one logdir
+per seed (`<config>/seed_<s>`, written by scripts/run_study.py --seeds). Every folder with a
+`config.json` is a run; runs are grouped by the configuration folder they sit in and curves
+are averaged over the seeds of a group, with a band of ±1 standard deviation across seeds.
+From each run's TensorBoard event files, `metrics.csv`, `spectra.npz` and `samples/step_*.png`
+this writes:
 
-  metric_per_epoch.png   the chosen metric against epoch, all runs on one chart (Figure 1)
-  losses_<norm>.png      G and D loss against step, EMA-smoothed over the raw curve (Figs. 2-3)
-  samples_<norm>.png     the final sample grid of each run
-  sigma.png              sigma of each spectrally normalised D layer (spectral runs only)
-  results.md             final / best metric, epoch of best, images/s, steps trained
+  metric_per_epoch.png        the chosen metric against epoch per configuration (Figure 1)
+  lipschitz.png               D's Lipschitz constant: gradient-norm lower bounds and the
+                              product-of-layer-norms upper bound against step (log scale)
+  operator_norm_vs_sigma.png  SN runs: each layer's exact operator norm as applied (W/σ, with
+                              its stride and padding) and the σ it is divided by
+  spectra.png                 final singular values of each layer's normalised reshaped
+                              kernel, scaled to a largest value of 1 (as in Figure 3)
+  losses_<config>.png         G and D loss against step of the first seed, EMA-smoothed
+  samples_<config>.png        the final sample grid of the first seed
+  sigma.png                   σ of each spectrally normalised D layer (SN runs only)
+  results.md                  the tables: metric per epoch, final / best, the Lipschitz
+                              bounds and per-layer norms, as mean ± std over seeds
+
+Runs from before the Lipschitz logging (no `lipschitz/*` tags, no spectra.npz) still give
+every figure their data allow; the others are skipped with a note in results.md.
 
 Usage:
   python scripts/plot_study.py --study_dir=runs/study [--output_dir=runs/study/figures] \
@@ -38,6 +52,17 @@ _DASH = "—"
 # Known configurations first, in this order, so colours match across studies.
 _NORM_ORDER = ("spectral", "batch", "layer", "weight", "none")
 _SAMPLE_RE = re.compile(r"step_(\d+)\.png$")
+_SEED_DIR_RE = re.compile(r"seed_(\d+)$")
+
+SPECTRA_FILE = "spectra.npz"
+SIGMA_PREFIX = "sigma/"
+LAYER_PREFIX = "lipschitz/layer/"
+UPPER_BOUND_TAG = "lipschitz/upper_bound"
+# Per-example ‖∇ₓD(x)‖₂ averaged over a batch: lower bounds of D's Lipschitz constant.
+LOWER_BOUND_TAGS = (("lipschitz/grad_norm_real", "real x"),
+                    ("lipschitz/grad_norm_fake", "fake G(z)"),
+                    ("lipschitz/grad_norm_interp", "interpolates"))
+_LOWER_BOUND_COLORS = ("tab:blue", "tab:orange", "tab:green")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,16 +71,20 @@ _SAMPLE_RE = re.compile(r"step_(\d+)\.png$")
 
 
 class Run:
-    """One training logdir: its label, config, scalars, metrics and latest sample grid."""
+    """One training logdir: its label, seed, config, scalars, metrics, spectra and samples."""
 
-    def __init__(self, logdir, label, config, scalars, metrics, sample_png, sample_step):
+    def __init__(self, logdir, label, config, scalars, metrics, sample_png, sample_step,
+                 seed=0, spectra=None, spectra_step=None):
         self.logdir = logdir
-        self.label = label
+        self.label = label  # the configuration: runs with one label are seeds of it
         self.config = config
         self.scalars = scalars  # tag -> (steps, values), sorted by step.
         self.metrics = metrics  # metric -> (steps, epochs, values), sorted by step.
         self.sample_png = sample_png  # PNG bytes of the final sample grid, or None.
         self.sample_step = sample_step
+        self.seed = seed
+        self.spectra = spectra or {}  # layer -> singular values, descending.
+        self.spectra_step = spectra_step
 
     @property
     def steps_trained(self):
@@ -63,6 +92,29 @@ class Run:
         steps = [s[-1] for s, _ in self.scalars.values() if len(s)]
         steps += [m[0][-1] for m in self.metrics.values() if len(m[0])]
         return int(max(steps)) if steps else None
+
+    @property
+    def num_sets(self):
+        """Generated sets per evaluation (metrics.csv `num_sets`; 1 when not logged)."""
+        if "num_sets" in self.metrics and len(self.metrics["num_sets"][2]):
+            return int(self.metrics["num_sets"][2][-1])
+        return 1
+
+    def final(self, tag):
+        """(step, value) of the last logged point of a scalar tag, or None."""
+        if tag not in self.scalars or not len(self.scalars[tag][0]):
+            return None
+        steps, values = self.scalars[tag]
+        return int(steps[-1]), float(values[-1])
+
+    def tags(self, prefix):
+        """Names after `prefix` of the scalar tags starting with it, in natural order."""
+        return sorted((t[len(prefix):] for t in self.scalars if t.startswith(prefix)),
+                      key=_natural_key)
+
+
+def _natural_key(text):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 def _scalar_from_value(value):
@@ -183,11 +235,48 @@ def _latest_sample_file(logdir):
     return best
 
 
-def read_run(logdir):
-    """Reads one run logdir into a `Run`; the label is config.json's "norm" or the folder name."""
+def read_spectra(logdir):
+    """Reads `<logdir>/spectra.npz`: one array of singular values per layer, plus `step`.
+
+    Returns:
+      (step or None, {layer: singular values sorted descending}); (None, {}) when the file is
+      missing (runs from before it existed) or unreadable.
+    """
+    path = os.path.join(logdir, SPECTRA_FILE)
+    if not os.path.exists(path):
+        return None, {}
+    try:
+        with np.load(path) as npz:
+            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        logging.warning("Cannot read %s (%s); no spectra for this run.", path, e)
+        return None, {}
+    step = arrays.pop("step", None)
+    step = int(step.reshape(-1)[0]) if step is not None and step.size else None
+    spectra = {k: np.sort(v.reshape(-1))[::-1] for k, v in arrays.items() if v.size}
+    return step, spectra
+
+
+def config_norm(config):
+    """The run's D normalisation from config.json (`model.norm`, or top-level `norm`), or ''."""
+    model = config.get("model")
+    norm = model.get("norm") if isinstance(model, dict) else None
+    return str(norm or config.get("norm") or "")
+
+
+def _run_seed(config, logdir):
+    """config.json's seed; else the `seed_<s>` folder name; else 0."""
+    if isinstance(config.get("seed"), int):
+        return config["seed"]
+    match = _SEED_DIR_RE.fullmatch(os.path.basename(os.path.normpath(logdir)))
+    return int(match.group(1)) if match else 0
+
+
+def read_run(logdir, label=None):
+    """Reads one run logdir into a `Run`; the label defaults to the folder name."""
     with open(os.path.join(logdir, "config.json")) as f:
         config = json.load(f)
-    label = str(config.get("norm") or os.path.basename(os.path.normpath(logdir)))
+    label = label or os.path.basename(os.path.normpath(logdir))
     scalars, event_sample = read_events(logdir)
     sample_step, sample_png = event_sample if event_sample else (None, None)
     sample_file = _latest_sample_file(logdir)
@@ -196,35 +285,87 @@ def read_run(logdir):
         sample_step = sample_file[0]
         with open(sample_file[1], "rb") as f:
             sample_png = f.read()
-    return Run(logdir, label, config, scalars, read_metrics(logdir), sample_png, sample_step)
+    spectra_step, spectra = read_spectra(logdir)
+    return Run(logdir, label, config, scalars, read_metrics(logdir), sample_png, sample_step,
+               seed=_run_seed(config, logdir), spectra=spectra, spectra_step=spectra_step)
+
+
+class Group:
+    """The runs of one configuration, one per seed, ordered by seed."""
+
+    def __init__(self, label, runs):
+        self.label = label
+        self.runs = sorted(runs, key=lambda r: (r.seed, r.logdir))
+
+    @property
+    def seeds(self):
+        return [r.seed for r in self.runs]
+
+    @property
+    def first(self):
+        """The lowest seed's run: the one whose samples and losses are drawn."""
+        return self.runs[0]
+
+    @property
+    def norm(self):
+        return config_norm(self.first.config)
+
+    def describe(self):
+        """E.g. `spectral (3 seeds)` or `spectral (seed 0)`."""
+        if len(self.runs) == 1:
+            return f"{self.label} (seed {self.first.seed})"
+        return f"{self.label} ({len(self.runs)} seeds)"
 
 
 def find_runs(study_dir):
-    """Returns a `Run` for every subfolder of study_dir with a config.json (or study_dir itself).
+    """Finds the study's runs and groups them by configuration.
 
-    Runs come in a fixed order (spectral, batch, ..., none, then others by name); a label used by
-    two runs gets the folder name appended so output files do not collide.
+    A run is a folder with a config.json: `<study>/<config>/` (one run) or
+    `<study>/<config>/<anything>/` (e.g. `seed_<s>`), or study_dir itself. Its label is the
+    `<config>` folder. Two runs of one configuration with the same seed (an old single run
+    beside a new `seed_<s>` folder) keep the one in the deeper folder.
+
+    Returns:
+      (groups, notes): `Group`s in a fixed order (spectral, batch, ..., none by the runs'
+      normalisation, then others by name), and notes on runs left out.
     """
-    dirs = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(study_dir, "*", "config.json")))
-    if not dirs and os.path.exists(os.path.join(study_dir, "config.json")):
-        dirs = [study_dir]
-    runs = [read_run(d) for d in dirs]
-    labels = [r.label for r in runs]
-    for run in runs:
-        if labels.count(run.label) > 1:
-            run.label = f"{run.label}_{os.path.basename(os.path.normpath(run.logdir))}"
+    study_dir = os.path.normpath(study_dir)
+    paths = glob.glob(os.path.join(study_dir, "*", "config.json"))
+    paths += glob.glob(os.path.join(study_dir, "*", "*", "config.json"))
+    found = []
+    for path in sorted(paths):
+        logdir = os.path.dirname(path)
+        label = os.path.relpath(logdir, study_dir).split(os.sep)[0]
+        found.append(read_run(logdir, label))
+    if not found and os.path.exists(os.path.join(study_dir, "config.json")):
+        found = [read_run(study_dir)]
+    by_label, notes = {}, []
+    for run in found:
+        seeds = by_label.setdefault(run.label, {})
+        other = seeds.get(run.seed)
+        if other is not None:
+            keep, drop = sorted((run, other), key=lambda r: -r.logdir.count(os.sep))
+            notes.append(f"{run.label}: {drop.logdir} and {keep.logdir} are both seed "
+                         f"{run.seed}; using {keep.logdir}.")
+            run = keep
+        seeds[run.seed] = run
+    groups = [Group(label, list(seeds.values())) for label, seeds in by_label.items()]
 
-    def order(run):
-        norm = str(run.config.get("norm", ""))
-        rank = _NORM_ORDER.index(norm) if norm in _NORM_ORDER else len(_NORM_ORDER)
-        return rank, run.label
+    def order(group):
+        rank = _NORM_ORDER.index(group.norm) if group.norm in _NORM_ORDER else len(_NORM_ORDER)
+        return rank, group.label
 
-    return sorted(runs, key=order)
+    return sorted(groups, key=order), notes
 
 
 # ---------------------------------------------------------------------------------------------
 # Metrics.
 # ---------------------------------------------------------------------------------------------
+
+
+def is_metric(name):
+    """Whether a metrics.csv name is a metric, not `num_sets` or a `<metric>_std` beside one."""
+    return name != "num_sets" and not name.endswith("_std")
 
 
 def choose_metric(runs, metric=None):
@@ -234,7 +375,7 @@ def choose_metric(runs, metric=None):
     """
     names = []
     for run in runs:
-        names += [n for n in run.metrics if n not in names]
+        names += [n for n in run.metrics if n not in names and is_metric(n)]
     if metric and metric != "auto":
         return metric
     if "fid" in names:
@@ -280,9 +421,12 @@ def summarize_metric(epochs, values, higher_better=False):
 
 
 def format_value(value):
-    """Two decimals for distances and scores; three significant digits below 1 (KID)."""
+    """Two decimals for distances and scores; three significant digits below 1 (KID), four
+    from 1e5 (the Lipschitz upper bound of an unnormalised D)."""
     if value is None:
         return _DASH
+    if math.isfinite(value) and abs(value) >= 1e5:
+        return f"{value:.4g}"
     if not math.isfinite(value) or abs(value) >= 1:
         return f"{value:.2f}"
     return f"{value:.3g}"
@@ -329,6 +473,90 @@ def ema_smooth(values, weight=0.9):
 
 
 # ---------------------------------------------------------------------------------------------
+# Statistics across seeds.
+# ---------------------------------------------------------------------------------------------
+
+
+def mean_std(values):
+    """Mean and standard deviation (ddof 1, the sample std) of the finite values.
+
+    Returns:
+      (mean, std, n): n the number of finite values; std is nan when n < 2 and mean is nan
+      when n == 0.
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, 0
+    std = float(np.std(values, ddof=1)) if n >= 2 else math.nan
+    return float(np.mean(values)), std, n
+
+
+def mean_band(series):
+    """Averages curves of several seeds point by point: the line and ±1 std band of a figure.
+
+    Args:
+      series: one (x, y) pair of 1-D arrays per seed; the x values need not be shared (a
+        seed still training has fewer points).
+
+    Returns:
+      (x, mean, std, count) numpy arrays: x the sorted union of the x values; mean and std
+      (ddof 1) over the seeds with a finite y at that x; std is nan where count < 2.
+    """
+    series = [(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+              for x, y in series]
+    if not series:
+        empty = np.zeros(0)
+        return empty, empty, empty, np.zeros(0, dtype=np.int64)
+    xs = np.unique(np.concatenate([x for x, _ in series]))
+    table = np.full((len(series), len(xs)), np.nan)
+    for i, (x, y) in enumerate(series):
+        table[i, np.searchsorted(xs, x)] = y
+    finite = np.isfinite(table)
+    count = finite.sum(axis=0)
+    total = np.where(finite, table, 0.0).sum(axis=0)
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    squares = np.where(finite, (table - mean) ** 2, 0.0).sum(axis=0)
+    std = np.where(count >= 2, np.sqrt(squares / np.maximum(count - 1, 1)), np.nan)
+    return xs, mean, std, count
+
+
+def format_mean_std(mean, std=math.nan):
+    """`mean ± std` rounded to the std's second significant digit; the mean alone without a std.
+
+    E.g. (12, 2) -> "12.0 ± 2.0", (0.3456, 0.0123) -> "0.346 ± 0.012", (20000, 14142) ->
+    "20000 ± 14000", (3.1e7, 1.2e6) -> "3.1e+07 ± 1.2e+06", (1.00000024, 6.7e-7) ->
+    "1.0000 ± 6.7e-07" (at most 5 significant digits of the mean), (44.25, nan) -> "44.25".
+    """
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return _DASH
+    if std is None or not math.isfinite(std) or not math.isfinite(mean):
+        return format_value(mean)
+    if std == 0:
+        return f"{format_value(mean)} ± 0"
+    if max(abs(mean), std) >= 1e5:  # e.g. the upper bound of an unnormalised D
+        return f"{mean:.3g} ± {std:.2g}"
+    decimals = 1 - math.floor(math.log10(std))
+    if decimals < 0:  # 20000 ± 14142 -> 20000 ± 14000
+        return f"{round(mean, decimals):.0f} ± {round(std, decimals):.0f}"
+    cap = 4 - math.floor(math.log10(abs(mean))) if mean else decimals
+    if decimals > max(cap, 0):  # a std far below the mean: 5 significant digits of the mean
+        return f"{mean:.{max(cap, 0)}f} ± {std:.2g}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def format_values(values):
+    """Mean ± std over the finite values, with `(n=k)` when some are missing; — for none."""
+    total = len(values)
+    mean, std, n = mean_std([math.nan if v is None else v for v in values])
+    text = format_mean_std(mean, std)
+    if 0 < n < total:
+        text += f" (n={n})"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
 # Figures.
 # ---------------------------------------------------------------------------------------------
 
@@ -343,28 +571,80 @@ def _save(fig, path):
     return path
 
 
-def plot_metric(runs, metric, path):
-    """Figure 1: the metric against epoch, one line per configuration, best point starred."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+def _colors():
+    return plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _draw_mean(ax, series, color, label=None, log=False, **line_kw):
+    """Draws the mean over seeds as a line and ±1 std across seeds as a band (where ≥ 2 seeds).
+
+    Returns mean_band(series), or None when there is nothing to draw.
+    """
+    x, mean, std, count = mean_band(series)
+    if not len(x):
+        return None
+    if len(x) == 1:
+        line_kw.setdefault("marker", "o")
+    ax.plot(x, mean, color=color, label=label, **line_kw)
+    spread = count >= 2
+    if spread.any():
+        low = mean - std
+        if log:  # a band reaching zero or below has no place on a log axis
+            low = np.maximum(low, 0.05 * mean)
+        ax.fill_between(x, np.where(spread, low, mean), np.where(spread, mean + std, mean),
+                        where=spread, color=color, alpha=0.15, linewidth=0)
+    return x, mean, std, count
+
+
+def _scalar_series(group, tag):
+    return [run.scalars[tag] for run in group.runs if tag in run.scalars]
+
+
+def _group_tags(group, prefix):
+    tags = []
+    for run in group.runs:
+        tags += [t for t in run.tags(prefix) if t not in tags]
+    return sorted(tags, key=_natural_key)
+
+
+def plot_metric(groups, metric, path):
+    """Figure 1: the metric against epoch per configuration, mean over seeds ± 1 std band.
+
+    A single-seed configuration is a plain line; when its evaluations used K > 1 generated
+    sets, error bars show the standard deviation over those sets instead.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colors = _colors()
     higher = higher_is_better(metric)
-    for i, run in enumerate(runs):
+    all_epochs, error_bars = [], False
+    for i, group in enumerate(groups):
         color = colors[i % len(colors)]
-        if metric not in run.metrics:
-            ax.plot([], [], color=color, label=f"{run.label} (no {metric} yet)")
+        series = [r.metrics[metric][1:] for r in group.runs if metric in r.metrics]
+        if not series:
+            ax.plot([], [], color=color, label=f"{group.describe()}: no {metric} yet")
             continue
-        _, epochs, values = run.metrics[metric]
-        ax.plot(epochs, values, "o-", color=color, markersize=4, label=run.label)
-        _, best, best_epoch = summarize_metric(epochs, values, higher)
+        drawn = _draw_mean(ax, series, color, label=group.describe(), marker="o", markersize=4)
+        x, mean = drawn[0], drawn[1]
+        all_epochs.append(x)
+        run = group.first
+        if len(group.runs) == 1 and f"{metric}_std" in run.metrics:
+            _, std_epochs, std = run.metrics[f"{metric}_std"]
+            ax.errorbar(std_epochs, np.interp(std_epochs, x, mean), yerr=std, fmt="none",
+                        ecolor=color, capsize=3, linewidth=1)
+            error_bars = True
+        _, best, best_epoch = summarize_metric(x, mean, higher)
         if best is not None:
             ax.plot([best_epoch], [best], "*", color=color, markersize=12, markeredgecolor="k")
     direction = "higher is better" if higher else "lower is better"
-    epochs = np.concatenate([r.metrics[metric][1] for r in runs if metric in r.metrics])
+    epochs = np.concatenate(all_epochs) if all_epochs else np.zeros(0)
     if np.all(np.mod(epochs, 1) == 0):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{describe_metric(metric)}\n({direction})", fontsize=9)
-    ax.set_title(f"{metric} per epoch (star: best)")
+    how = "line: mean over seeds, band: ±1 std across seeds"
+    if error_bars:
+        how += ",\nerror bars (one seed): ±1 std over the generated sets"
+    ax.set_title(f"{metric} per epoch ({how}; star: best)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(title="configuration")
     return _save(fig, path)
@@ -383,7 +663,8 @@ def plot_losses(run, smoothing, path):
                 marker="o" if len(steps) == 1 else None)
     ax.set_xlabel("generator step")
     ax.set_ylabel("loss")
-    ax.set_title(f"{run.label}: losses (EMA smoothing {smoothing:g}; raw curve faint)")
+    ax.set_title(f"{run.label} (seed {run.seed}): losses (EMA smoothing {smoothing:g}; "
+                 "raw curve faint)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
@@ -399,38 +680,263 @@ def plot_samples(run, path):
     ax.imshow(image, interpolation="nearest", cmap="gray" if image.ndim == 2 else None)
     ax.set_axis_off()
     step = "" if run.sample_step is None else f", step {run.sample_step}"
-    ax.set_title(f"{run.label}: final samples{step}", fontsize=10)
+    ax.set_title(f"{run.label} (seed {run.seed}): final samples{step}", fontsize=10)
     return _save(fig, path)
 
 
-def _natural_key(text):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+def _layer_legend(ax, count):
+    ax.legend(fontsize=7, ncol=2 if count > 6 else 1, title="layer", title_fontsize=8)
 
 
-def plot_sigma(runs, path):
-    """Sigma of each spectrally normalised D layer against step, one panel per spectral run."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
-    for ax, run in zip(axes[0], runs):
-        tags = sorted((t for t in run.scalars if t.startswith("sigma/")), key=_natural_key)
-        for tag in tags:
-            steps, values = run.scalars[tag]
-            ax.plot(steps, values, marker="o" if len(steps) == 1 else None,
-                    label=tag[len("sigma/"):])
+def plot_sigma(groups, path):
+    """σ of each spectrally normalised D layer against step, one panel per SN configuration."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(7 * len(groups), 4.5), squeeze=False)
+    colors = _colors()
+    for ax, group in zip(axes[0], groups):
+        layers = _group_tags(group, SIGMA_PREFIX)
+        for j, layer in enumerate(layers):
+            _draw_mean(ax, _scalar_series(group, SIGMA_PREFIX + layer), colors[j % len(colors)],
+                       label=layer)
         ax.set_xlabel("generator step")
-        ax.set_ylabel("σ (power-iteration estimate of the spectral norm)")
-        ax.set_title(f"{run.label}: spectral norm per discriminator layer")
+        ax.set_ylabel("σ (power-iteration estimate of the raw kernel's spectral norm)",
+                      fontsize=9)
+        band = ", band ±1 std across seeds" if len(group.runs) > 1 else ""
+        ax.set_title(f"{group.describe()}: σ per discriminator layer{band}", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if len(tags) > 6 else 1, title="layer")
+        _layer_legend(ax, len(layers))
+    return _save(fig, path)
+
+
+def has_lipschitz(group):
+    tags = [t for t, _ in LOWER_BOUND_TAGS] + [UPPER_BOUND_TAG]
+    return any(t in r.scalars for r in group.runs for t in tags)
+
+
+def plot_lipschitz(groups, path):
+    """D's Lipschitz constant against step, bracketed, one panel per configuration (log y).
+
+    Below: ‖∇ₓD(x)‖₂ per example at real, fake and interpolated inputs, the batch mean solid
+    and the batch maximum dotted (any gradient norm is a lower bound of the constant). Above:
+    the product of the layers' operator norms, dashed. Lines are means over seeds, bands ±1 std.
+    """
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5), squeeze=False,
+                             sharey=True)
+    for ax, group in zip(axes[0], groups):
+        for (tag, name), color in zip(LOWER_BOUND_TAGS, _LOWER_BOUND_COLORS):
+            _draw_mean(ax, _scalar_series(group, tag), color, log=True,
+                       label=f"‖∇ₓD‖ at {name}: batch mean")
+            _draw_mean(ax, _scalar_series(group, tag + "_max"), color, log=True,
+                       label=f"‖∇ₓD‖ at {name}: batch max", linestyle=":", linewidth=1)
+        _draw_mean(ax, _scalar_series(group, UPPER_BOUND_TAG), "k", log=True,
+                   label="upper bound: ∏ layer operator norms", linestyle="--")
+        ax.set_yscale("log")
+        ax.set_xlabel("generator step")
+        ax.set_title(group.describe(), fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Lipschitz constant of D: bounds (log scale)")
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    fig.suptitle("Lipschitz constant of D: gradient norms (lower bounds) and the product of "
+                 "layer norms (upper bound); band: ±1 std across seeds", fontsize=10)
+    # Drawn in pairs (batch mean, batch max) and the bound last: with 4 columns filled column
+    # by column, each input kind gets a column and the upper bound the last one.
+    fig.legend([handles[l] for l in labels], labels, loc="upper center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def sn_layers(group):
+    """The layers of a configuration with both `sigma/` and `lipschitz/layer/` tags."""
+    sigma = _group_tags(group, SIGMA_PREFIX)
+    return [layer for layer in _group_tags(group, LAYER_PREFIX) if layer in sigma]
+
+
+def plot_operator_norms(groups, path):
+    """SN configurations: each layer's exact operator norm as applied, beside the σ it uses.
+
+    Left: ‖layer‖₂ = ‖conv(W/σ)‖₂ with the layer's stride, padding and input shape, i.e. the
+    ratio of the raw kernel's operator norm to σ; SN sets the *reshaped kernel's* spectral
+    norm to 1, the grey line. Right: σ, the power-iteration estimate SN divides by.
+    """
+    fig, axes = plt.subplots(len(groups), 2, figsize=(13, 4.2 * len(groups)), squeeze=False)
+    colors = _colors()
+    for (left, right), group in zip(axes, groups):
+        layers = sn_layers(group)
+        for j, layer in enumerate(layers):
+            color = colors[j % len(colors)]
+            _draw_mean(left, _scalar_series(group, LAYER_PREFIX + layer), color, label=layer)
+            _draw_mean(right, _scalar_series(group, SIGMA_PREFIX + layer), color, label=layer)
+        left.axhline(1.0, color="0.5", linestyle="--", linewidth=1,
+                     label="1: SN's target for the reshaped kernel")
+        left.set_ylabel("‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ\n(exact operator norm as applied)",
+                        fontsize=9)
+        right.set_ylabel("σ (power-iteration estimate\nof the raw kernel's spectral norm)",
+                         fontsize=9)
+        band = "; band ±1 std across seeds" if len(group.runs) > 1 else ""
+        left.set_title(f"{group.describe()}: operator norm of each layer{band}", fontsize=10)
+        right.set_title(f"{group.describe()}: σ each layer divides by", fontsize=10)
+        for ax in (left, right):
+            ax.set_xlabel("generator step")
+            ax.grid(alpha=0.3)
+        # One legend for both panels (same colours), outside, so it hides no curve.
+        right.legend(*left.get_legend_handles_labels(), fontsize=7, title="layer",
+                     title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def mean_spectra(group):
+    """Per layer, the mean over seeds of the singular values scaled to a largest value of 1.
+
+    Returns:
+      {layer: (scaled mean spectrum, mean largest singular value, number of seeds)}; a seed
+      whose spectrum has another length than the first seed's is left out.
+    """
+    out = {}
+    layers = []
+    for run in group.runs:
+        layers += [k for k in run.spectra if k not in layers]
+    for layer in sorted(layers, key=_natural_key):
+        spectra = [r.spectra[layer] for r in group.runs if layer in r.spectra]
+        spectra = [s for s in spectra if len(s) == len(spectra[0]) and s[0] > 0]
+        if not spectra:
+            continue
+        scaled = np.mean([s / s[0] for s in spectra], axis=0)
+        out[layer] = (scaled, float(np.mean([s[0] for s in spectra])), len(spectra))
+    return out
+
+
+def plot_spectra(groups, path):
+    """Figure 3 of the paper: singular values of each layer's kernel at the end of training.
+
+    One panel per configuration; x is the index of the singular value scaled to [0, 1], y the
+    singular value divided by the largest (the legend gives the largest, s₁); the kernel is the
+    one D applies (W/σ for SN layers) reshaped to (out, kh·kw·in); mean over seeds.
+    """
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5), squeeze=False,
+                             sharey=True)
+    colors = _colors()
+    for ax, group in zip(axes[0], groups):
+        spectra = mean_spectra(group)
+        for j, (layer, (scaled, top, _)) in enumerate(spectra.items()):
+            x = np.linspace(0.0, 1.0, len(scaled)) if len(scaled) > 1 else np.zeros(1)
+            ax.plot(x, scaled, color=colors[j % len(colors)], marker="o" if len(x) == 1 else None,
+                    label=f"{layer} (s₁ = {top:.3g})")
+        steps = sorted({r.spectra_step for r in group.runs if r.spectra_step is not None})
+        at = f", step {steps[-1]}" if steps else ""
+        seeds = max((n for _, _, n in spectra.values()), default=0)
+        mean = f", mean of {seeds} seeds" if seeds > 1 else ""
+        ax.set_title(f"{group.label}{at}{mean}", fontsize=10)
+        ax.set_xlabel("rank of the singular value, scaled to [0, 1]")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+        _layer_legend(ax, len(spectra))
+    axes[0][0].set_ylabel("singular value / largest singular value")
+    fig.suptitle("Final singular values of each layer's kernel as applied (W/σ with SN), "
+                 "reshaped to (out, kh·kw·in),\neach divided by its largest singular value s₁ "
+                 "(in the legend)",
+                 fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
-# Results table.
+# Results tables.
 # ---------------------------------------------------------------------------------------------
 
 
-def results_markdown(runs, metric, figures, notes=()):
-    """The study's results table in Markdown, with the metric named above and figures below."""
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _span(values):
+    """`400`, or `300–400` when the runs of a configuration stand at different steps."""
+    values = sorted({int(v) for v in values if v is not None})
+    if not values:
+        return _DASH
+    return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+
+def _num_sets(group):
+    """K, the generated sets per evaluation, e.g. `5`, or `1, 5` if the seeds differ."""
+    return ", ".join(str(k) for k in sorted({r.num_sets for r in group.runs}))
+
+
+def _final_values(group, tag):
+    return [None if r.final(tag) is None else r.final(tag)[1] for r in group.runs]
+
+
+def _largest_grad_norm(run):
+    finals = [run.final(tag + "_max") for tag, _ in LOWER_BOUND_TAGS]
+    finals = [f[1] for f in finals if f is not None]
+    return max(finals) if finals else None
+
+
+def _summary_rows(groups, metric):
+    higher = metric is not None and higher_is_better(metric)
+    with_sets_std = metric is not None and any(
+        f"{metric}_std" in r.metrics for g in groups for r in g.runs)
+    rows = []
+    for group in groups:
+        finals, bests, series = [], [], []
+        for run in group.runs:
+            final = best = None
+            if metric in run.metrics:
+                _, epochs, values = run.metrics[metric]
+                final, best, _ = summarize_metric(epochs, values, higher)
+                series.append((epochs, values))
+            finals.append(final)
+            bests.append(best)
+        best_epoch = None
+        if series:
+            x, mean, _, _ = mean_band(series)
+            best_epoch = summarize_metric(x, mean, higher)[2]
+        speeds = [np.median(r.scalars["perf/images_per_sec"][1]) for r in group.runs
+                  if "perf/images_per_sec" in r.scalars]
+        row = [group.label, ", ".join(str(s) for s in group.seeds),
+               _num_sets(group),
+               format_values(finals), format_values(bests), _format_epoch(best_epoch)]
+        if with_sets_std:
+            stds = [r.metrics[f"{metric}_std"][2][-1] for r in group.runs
+                    if f"{metric}_std" in r.metrics]
+            row.append(format_value(float(np.mean(stds))) if stds else _DASH)
+        row += [f"{np.median(speeds):.0f}" if speeds else _DASH,
+                _span(r.steps_trained for r in group.runs)]
+        rows.append(row)
+    return rows, with_sets_std
+
+
+def _per_epoch_rows(groups, metric):
+    epochs = sorted({float(e) for g in groups for r in g.runs if metric in r.metrics
+                     for e in r.metrics[metric][1]})
+    rows = []
+    for epoch in epochs:
+        row = [_format_epoch(epoch)]
+        for group in groups:
+            values = []
+            for run in group.runs:
+                value = None
+                if metric in run.metrics:
+                    _, run_epochs, run_values = run.metrics[metric]
+                    hit = np.flatnonzero(np.isclose(run_epochs, epoch))
+                    value = float(run_values[hit[-1]]) if len(hit) else None
+                values.append(value)
+            row.append(format_values(values))
+        rows.append(row)
+    return rows
+
+
+def results_markdown(groups, metric, figures, notes=()):
+    """The study's results in Markdown: metric summary and per epoch, Lipschitz bounds, layers.
+
+    Every number of a configuration is the mean ± standard deviation (ddof 1) over its seeds.
+    """
     lines = ["# Study results", ""]
     if metric is None:
         lines.append("Metric: none logged yet (no `fid` or `fd_*` in any metrics.csv).")
@@ -439,22 +945,76 @@ def results_markdown(runs, metric, figures, notes=()):
         direction = "higher" if higher_is_better(metric) else "lower"
         lines.append(f"Metric: `{metric}`, {describe_metric(metric)}; {direction} is better.")
         head = metric
-    lines += ["",
-              f"| configuration | final {head} | best {head} | epoch of best | images/s "
-              "| steps trained |",
-              "|---|---|---|---|---|---|"]
-    for run in runs:
-        final = best = best_epoch = None
-        if metric in run.metrics:
-            _, epochs, values = run.metrics[metric]
-            final, best, best_epoch = summarize_metric(epochs, values, higher_is_better(metric))
-        speed = _DASH
-        if "perf/images_per_sec" in run.scalars:
-            speed = f"{np.median(run.scalars['perf/images_per_sec'][1]):.0f}"
-        steps = run.steps_trained
-        lines.append(f"| {run.label} | {format_value(final)} | {format_value(best)} "
-                     f"| {_format_epoch(best_epoch)} | {speed} "
-                     f"| {_DASH if steps is None else steps} |")
+    lines += ["", "Each value of a configuration is the mean ± standard deviation across its "
+              "seeds (ddof 1; a single seed shows its value alone; `(n=k)`: only k seeds have "
+              "it). *seeds*: the seeds trained; *sets*: the independent generated sets each "
+              "evaluation averages over (K).", ""]
+    rows, with_sets_std = _summary_rows(groups, metric)
+    header = ["configuration", "seeds", "sets", f"final {head}", f"best {head}",
+              "epoch of best (mean curve)"]
+    if with_sets_std:
+        header.append("std over the K sets (final, mean over seeds)")
+    lines += _table(header + ["images/s", "steps trained"], rows)
+
+    if metric is not None and any(metric in r.metrics for g in groups for r in g.runs):
+        lines += ["", f"## {head} per epoch", ""]
+        lines += _table(["epoch"] + [f"{g.label} ({len(g.runs)} seed{'s' * (len(g.runs) > 1)}, "
+                                     f"K={_num_sets(g)})" for g in groups],
+                        _per_epoch_rows(groups, metric))
+
+    lipschitz = [g for g in groups if has_lipschitz(g)]
+    if lipschitz:
+        lines += ["", "## Lipschitz constant of D at the last logged step", "",
+                  "‖∇ₓD(x)‖₂ per example, averaged over a batch of real, generated or "
+                  "interpolated inputs: each is a lower bound of D's Lipschitz constant, the "
+                  "largest over the batch the tightest. The product of the layers' operator "
+                  "norms is an upper bound.", ""]
+        rows = []
+        for group in lipschitz:
+            steps = [r.final(UPPER_BOUND_TAG) or r.final(LOWER_BOUND_TAGS[0][0])
+                     for r in group.runs]
+            rows.append([group.label, _span(s[0] for s in steps if s is not None)]
+                        + [format_values(_final_values(group, tag)) for tag, _ in LOWER_BOUND_TAGS]
+                        + [format_values([_largest_grad_norm(r) for r in group.runs]),
+                           format_values(_final_values(group, UPPER_BOUND_TAG))])
+        lines += _table(["configuration", "step"]
+                        + [f"‖∇ₓD‖ {name} (batch mean)" for _, name in LOWER_BOUND_TAGS]
+                        + ["largest ‖∇ₓD‖ in a batch", "upper bound ∏ ‖layer‖₂"], rows)
+
+    layered = [g for g in groups if _group_tags(g, LAYER_PREFIX)]
+    if layered:
+        layers = []
+        for group in layered:
+            layers += [l for l in _group_tags(group, LAYER_PREFIX) if l not in layers]
+        lines += ["", "## Operator norm of each layer at the last logged step", "",
+                  "‖layer‖₂: the exact operator norm of the linear map each layer applies "
+                  "(convolutions with their stride and padding on their input shape; SN layers "
+                  "with W/σ; batch norm as its affine map).", ""]
+        lines += _table(["layer"] + [g.label for g in layered],
+                        [[layer] + [format_values(_final_values(g, LAYER_PREFIX + layer))
+                                    if layer in _group_tags(g, LAYER_PREFIX) else _DASH
+                                    for g in layered] for layer in layers])
+
+    spectral = [g for g in groups if _group_tags(g, SIGMA_PREFIX)]
+    if spectral:
+        lines += ["", "## Spectral normalization per layer at the end", "",
+                  "σ: the power-iteration estimate of the raw kernel's spectral norm that SN "
+                  "divides by. ‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ: the layer's exact operator norm as "
+                  "applied, the ratio of the raw layer's norm to σ. SN makes the largest "
+                  "singular value of the reshaped kernel W/σ (from spectra.npz) 1, not the "
+                  "convolution's operator norm.", ""]
+        rows = []
+        for group in spectral:
+            for layer in _group_tags(group, SIGMA_PREFIX):
+                tops = [r.spectra[layer][0] if layer in r.spectra else None for r in group.runs]
+                rows.append([group.label, layer,
+                             format_values(_final_values(group, SIGMA_PREFIX + layer)),
+                             format_values(_final_values(group, LAYER_PREFIX + layer)),
+                             format_values(tops)])
+        lines += _table(["configuration", "layer", "σ (raw kernel)",
+                         "‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ",
+                         "largest singular value of reshaped W/σ"], rows)
+
     lines += ["", "Figures:", ""]
     lines += [f"- [{name}]({os.path.basename(path)})" for name, path in figures.items()]
     if notes:
@@ -466,7 +1026,8 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     """Writes the study's figures and results.md into output_dir.
 
     Args:
-      study_dir: folder whose subfolders with a config.json are training logdirs.
+      study_dir: folder of configuration folders, each a training logdir or a folder of
+        logdirs, one per seed (see `find_runs`).
       output_dir: where to write; created if missing. None means <study_dir>/figures.
       metric: metric name from metrics.csv; None or "auto" picks `fid`, else the first `fd_*`.
       smoothing: EMA weight for the loss curves, as TensorBoard's smoothing slider.
@@ -476,33 +1037,57 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     """
     output_dir = output_dir or os.path.join(study_dir, "figures")
     os.makedirs(output_dir, exist_ok=True)
-    runs = find_runs(study_dir)
-    if not runs:
-        raise ValueError(f"No run (subfolder with config.json) in {study_dir}")
+    groups, notes = find_runs(study_dir)
+    if not groups:
+        raise ValueError(f"No run (folder with config.json) in {study_dir}")
+    runs = [r for g in groups for r in g.runs]
     metric = choose_metric(runs, metric)
-    figures, notes = {}, []
+    figures = {}
 
     def out(name):
         return os.path.join(output_dir, name + ".png")
 
     if metric is not None and any(metric in r.metrics for r in runs):
-        figures["metric_per_epoch"] = plot_metric(runs, metric, out("metric_per_epoch"))
+        figures["metric_per_epoch"] = plot_metric(groups, metric, out("metric_per_epoch"))
     else:
         notes.append(f"metric_per_epoch.png not written: no run has logged "
                      f"{metric or 'a fid or fd_* metric'} yet.")
-    for run in runs:
-        name = f"losses_{_safe(run.label)}"
+    lipschitz = [g for g in groups if has_lipschitz(g)]
+    if lipschitz:
+        figures["lipschitz"] = plot_lipschitz(lipschitz, out("lipschitz"))
+    for group in groups:
+        if group not in lipschitz:
+            notes.append(f"{group.label}: no lipschitz/* scalars (a run from before they "
+                         "were logged); left out of lipschitz.png.")
+    operator = [g for g in groups if sn_layers(g)]
+    if operator:
+        figures["operator_norm_vs_sigma"] = plot_operator_norms(
+            operator, out("operator_norm_vs_sigma"))
+    else:
+        notes.append("operator_norm_vs_sigma.png not written: no run logged both sigma/<layer> "
+                     "and lipschitz/layer/<layer>.")
+    with_spectra = [g for g in groups if mean_spectra(g)]
+    if with_spectra:
+        figures["spectra"] = plot_spectra(with_spectra, out("spectra"))
+    for group in groups:
+        if group not in with_spectra:
+            notes.append(f"{group.label}: no {SPECTRA_FILE} (written at the end of training); "
+                         "left out of spectra.png.")
+    for group in groups:
+        run, name = group.first, f"losses_{_safe(group.label)}"
         if "loss/d" in run.scalars or "loss/g" in run.scalars:
             figures[name] = plot_losses(run, smoothing, out(name))
         else:
-            notes.append(f"{name}.png not written: {run.label} has logged no losses yet.")
-    for run in runs:
-        name = f"samples_{_safe(run.label)}"
+            notes.append(f"{name}.png not written: {group.label} seed {run.seed} has logged no "
+                         "losses yet.")
+    for group in groups:
+        run, name = group.first, f"samples_{_safe(group.label)}"
         if run.sample_png is not None:
             figures[name] = plot_samples(run, out(name))
         else:
-            notes.append(f"{name}.png not written: {run.label} has no sample grid yet.")
-    spectral = [r for r in runs if any(t.startswith("sigma/") for t in r.scalars)]
+            notes.append(f"{name}.png not written: {group.label} seed {run.seed} has no sample "
+                         "grid yet.")
+    spectral = [g for g in groups if _group_tags(g, SIGMA_PREFIX)]
     if spectral:
         figures["sigma"] = plot_sigma(spectral, out("sigma"))
     else:
@@ -512,13 +1097,13 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     written = dict(figures)
     written["results"] = os.path.join(output_dir, "results.md")
     with open(written["results"], "w") as f:
-        f.write(results_markdown(runs, metric, figures, notes))
+        f.write(results_markdown(groups, metric, figures, notes))
     return written
 
 
 def _define_flags():
     # Defined only when run as a script, so importing this module (tests) registers no flags.
-    flags.DEFINE_string("study_dir", None, "Folder holding one training logdir per configuration.")
+    flags.DEFINE_string("study_dir", None, "Folder holding one folder per configuration.")
     flags.DEFINE_string("output_dir", None, "Where to write figures; default <study_dir>/figures.")
     flags.DEFINE_string("metric", "auto", "metrics.csv metric to compare; auto: fid, else fd_*.")
     flags.DEFINE_float("smoothing", 0.9, "TensorBoard-style EMA weight for loss curves, [0, 1).")

@@ -1,4 +1,9 @@
-"""Tests for scripts/plot_study.py on a synthetic three-run study written with tf.summary."""
+"""Tests for scripts/plot_study.py on synthetic studies written with tf.summary.
+
+`PlotStudyTest`: the old layout, one run per configuration folder, no Lipschitz logging.
+`MultiSeedStudyTest`: `<config>/seed_<s>` runs with lipschitz/* scalars, spectra.npz and K
+generated sets per evaluation, beside an old single run, checked against numpy.
+"""
 import importlib.util
 import json
 import os
@@ -102,8 +107,9 @@ class PlotStudyTest(tf.test.TestCase):
         super().tearDownClass()
 
     def test_writes_every_figure_as_a_readable_png(self):
-        expected = {"metric_per_epoch", "losses_spectral", "losses_batch", "losses_none",
-                    "samples_spectral", "samples_batch", "samples_none", "sigma", "results"}
+        # Labels are the configuration folders (bn_run), not config.json's norm.
+        expected = {"metric_per_epoch", "losses_spectral", "losses_bn_run", "losses_none",
+                    "samples_spectral", "samples_bn_run", "samples_none", "sigma", "results"}
         self.assertEqual(set(self.written), expected)
         for name, path in self.written.items():
             self.assertTrue(os.path.isfile(path), path)
@@ -120,17 +126,32 @@ class PlotStudyTest(tf.test.TestCase):
     def test_results_table_has_final_best_and_epoch_of_best(self):
         self.assertIn(f"Metric: `{_FD}`, FD (cifar10_classifier features) — not an Inception FID;"
                       " lower is better.", self.results)
-        self.assertIn(f"| configuration | final {_FD} | best {_FD} | epoch of best | images/s "
-                      "| steps trained |", self.results)
+        self.assertIn(f"| configuration | seeds | sets | final {_FD} | best {_FD} "
+                      "| epoch of best (mean curve) | images/s | steps trained |", self.results)
         # Spectral: best is the re-logged 41.5 at epoch 2, final 44.25; images/s median with the
-        # resumed file's 1000 at step 300 (the stale 10 would give 100); 400 steps.
-        self.assertIn("| spectral | 44.25 | 41.50 | 2 | 200 | 400 |", self.results)
-        self.assertIn("| batch | 77.75 | 77.75 | 1 | 500 | 200 |", self.results)
-        self.assertIn("| none | — | — | — | 700 | 0 |", self.results)
-        self.assertLess(self.results.index("| spectral"), self.results.index("| batch"))
-        self.assertLess(self.results.index("| batch"), self.results.index("| none"))
+        # resumed file's 1000 at step 300 (the stale 10 would give 100); 400 steps. One seed
+        # (0, config.json has none), one set per evaluation: values alone, no ± std.
+        self.assertIn("| spectral | 0 | 1 | 44.25 | 41.50 | 2 | 200 | 400 |", self.results)
+        self.assertIn("| bn_run | 0 | 1 | 77.75 | 77.75 | 1 | 500 | 200 |", self.results)
+        self.assertIn("| none | 0 | 1 | — | — | — | 700 | 0 |", self.results)
+        # Ordered by normalisation (spectral, batch, none), not by folder name.
+        self.assertLess(self.results.index("| spectral"), self.results.index("| bn_run"))
+        self.assertLess(self.results.index("| bn_run"), self.results.index("| none"))
+        self.assertIn(f"| epoch | spectral (1 seed, K=1) | bn_run (1 seed, K=1) "
+                      "| none (1 seed, K=1) |", self.results)
+        self.assertIn("| 1 | 50.00 | 77.75 | — |", self.results)
         self.assertIn("(metric_per_epoch.png)", self.results)
         self.assertIn("(sigma.png)", self.results)
+
+    def test_runs_without_lipschitz_logging_are_noted_not_fatal(self):
+        self.assertNotIn("lipschitz", self.written)
+        self.assertNotIn("spectra", self.written)
+        self.assertNotIn("operator_norm_vs_sigma", self.written)
+        self.assertIn("- spectral: no lipschitz/* scalars", self.results)
+        self.assertIn("- none: no spectra.npz", self.results)
+        self.assertNotIn("## Lipschitz", self.results)
+        # The SN table still lists sigma; the operator norm was not logged.
+        self.assertIn("| spectral | conv1 | 3.00 | — | — |", self.results)
 
     def test_later_event_file_wins_and_sigma_tags_are_read(self):
         scalars, sample = plot_study.read_events(os.path.join(self.study, "spectral"))
@@ -169,9 +190,238 @@ class PlotStudyTest(tf.test.TestCase):
             return plot_study.Run("dir", "x", {}, {}, metrics, None, None)
 
         self.assertEqual(plot_study.choose_metric([run("is", "fd_b"), run("fid", "fd_a")]), "fid")
+        self.assertEqual(plot_study.choose_metric([run("num_sets", "fd_b_std", "fd_b")]), "fd_b")
         self.assertEqual(plot_study.choose_metric([run("is", "fd_b"), run("fd_a")]), "fd_b")
         self.assertIsNone(plot_study.choose_metric([run("is")]))
         self.assertEqual(plot_study.choose_metric([run("fid")], metric="kid"), "kid")
+
+
+# The multi-seed study: FD per seed at epochs 1 and 2, and the final (step 200) Lipschitz values.
+_SEEDS = {"spectral": (0, 1, 2), "batchnorm": (0, 1)}
+_FD_BY_EPOCH = {"spectral": {1: (10.0, 12.0, 14.0), 2: (8.0, 9.0, 13.0)},
+                "batchnorm": {1: (20.0, 22.0), 2: (18.0, 18.0)},
+                "nonorm": {1: (30.0,), 2: (25.0,)}}
+_UPPER = {"spectral": (100.0, 120.0, 140.0), "batchnorm": (1e4, 3e4)}
+_REAL = {"spectral": (0.4, 0.6, 0.8), "batchnorm": (5.0, 7.0)}
+_INTERP_MAX = {"spectral": (4.0, 5.0, 6.0), "batchnorm": (50.0, 70.0)}
+_LAYER_NORM = {"spectral": {"conv0": (1.2, 1.4, 1.6), "conv1": (1.1, 1.1, 1.1)},
+               "batchnorm": {"conv0": (3.0, 5.0), "conv1": (2.0, 2.0), "bn0": (9.0, 11.0)}}
+_SPECTRA = {"conv0": np.array([1.0, 0.5, 0.25]), "conv1": np.linspace(1.0, 0.1, 10)}
+_STEPS = (0, 100, 200)
+
+
+def _write_seed_run(study, config, norm, seed, index, layout="seed"):
+    """One run of the multi-seed study; `index` picks its values from the tables above."""
+    logdir = os.path.join(study, config, f"seed_{seed}") if layout == "seed" else (
+        os.path.join(study, config))
+    os.makedirs(logdir)
+    with open(os.path.join(logdir, "config.json"), "w") as f:
+        json.dump({"model": {"norm": norm, "arch": "dcgan"}, "seed": seed, "batch_size": 64}, f)
+    sets = 5 if config == "spectral" else 1
+    with open(os.path.join(logdir, "metrics.csv"), "w") as f:
+        f.write("step,epoch,metric,value\n")
+        for epoch, values in _FD_BY_EPOCH[config].items():
+            f.write(f"{100 * epoch},{epoch:.4f},{_FD},{values[index]}\n")
+            if sets > 1:  # the trainer's rows with K > 1 sets: mean, std over sets, K
+                f.write(f"{100 * epoch},{epoch:.4f},{_FD}_std,0.5\n")
+                f.write(f"{100 * epoch},{epoch:.4f},num_sets,{sets}\n")
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for step in _STEPS:
+            tf.summary.scalar("loss/d", 1.0 + 0.1 * seed, step=step)
+            tf.summary.scalar("loss/g", 2.0 - step / 1000, step=step)
+            tf.summary.scalar("perf/images_per_sec", 300.0, step=step)
+            if config == "spectral":
+                for j, layer in enumerate(("conv0", "conv1")):
+                    tf.summary.scalar(f"sigma/{layer}", (1 + j) * (1 + step / 100) + 0.2 * seed,
+                                      step=step)
+            if config in _UPPER:
+                # Grows to its final value at step 200 (log-scale figure: all positive).
+                f = (1 + step / 100) / 3
+                real = _REAL[config][index] * f
+                tf.summary.scalar("lipschitz/grad_norm_real", real, step=step)
+                tf.summary.scalar("lipschitz/grad_norm_fake", 0.5 * real, step=step)
+                tf.summary.scalar("lipschitz/grad_norm_interp", 0.8 * real, step=step)
+                tf.summary.scalar("lipschitz/grad_norm_real_max", 2 * real, step=step)
+                tf.summary.scalar("lipschitz/grad_norm_fake_max", real, step=step)
+                tf.summary.scalar("lipschitz/grad_norm_interp_max",
+                                  _INTERP_MAX[config][index] * f, step=step)
+                tf.summary.scalar("lipschitz/upper_bound", _UPPER[config][index] * f, step=step)
+                for layer, values in _LAYER_NORM[config].items():
+                    tf.summary.scalar(f"lipschitz/layer/{layer}", values[index] * f, step=step)
+        tf.summary.image("samples", _image(seed), step=_STEPS[-1])
+    writer.close()
+    if config in _UPPER:
+        np.savez(os.path.join(logdir, "spectra.npz"), step=np.array(200),
+                 conv0=_SPECTRA["conv0"] * (1 + seed), conv1=_SPECTRA["conv1"][::-1])
+    return logdir
+
+
+def _build_multi_seed_study(study):
+    """spectral: seeds 0-2, K = 5 sets; batchnorm: seeds 0-1; nonorm: an old single run."""
+    for config, norm in (("spectral", "spectral"), ("batchnorm", "batch")):
+        for index, seed in enumerate(_SEEDS[config]):
+            _write_seed_run(study, config, norm, seed, index)
+    # The layout of the study before --seeds, and no Lipschitz logging or spectra.npz.
+    _write_seed_run(study, "nonorm", "none", 0, 0, layout="single")
+
+
+def _mean_std(values):
+    """Independent of plot_study: numpy's mean and sample std (ddof 1)."""
+    return np.mean(values), np.std(values, ddof=1)
+
+
+class MultiSeedStudyTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.study = tempfile.mkdtemp()
+        _build_multi_seed_study(cls.study)
+        cls.output_dir = os.path.join(cls.study, "figures")
+        cls.written = plot_study.plot_study(cls.study, cls.output_dir)
+        with open(cls.written["results"]) as f:
+            cls.results = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.study, ignore_errors=True)
+        super().tearDownClass()
+
+    def test_writes_every_figure(self):
+        expected = {"metric_per_epoch", "lipschitz", "operator_norm_vs_sigma", "spectra",
+                    "sigma", "results"}
+        expected |= {f"{kind}_{c}" for kind in ("losses", "samples")
+                     for c in ("spectral", "batchnorm", "nonorm")}
+        self.assertEqual(set(self.written), expected)
+        for name, path in self.written.items():
+            if name == "results":
+                continue
+            with open(path, "rb") as f:
+                image = tf.io.decode_png(f.read()).numpy()
+            self.assertGreaterEqual(min(image.shape[:2]), 100, path)
+            self.assertGreater(image.std(), 5.0, path)
+
+    def test_groups_seeds_by_configuration_folder(self):
+        groups, notes = plot_study.find_runs(self.study)
+        self.assertEqual([(g.label, g.seeds) for g in groups],
+                         [("spectral", [0, 1, 2]), ("batchnorm", [0, 1]), ("nonorm", [0])])
+        self.assertEqual(notes, [])
+        self.assertEqual([r.num_sets for r in groups[0].runs], [5, 5, 5])
+        self.assertEqual(groups[2].first.logdir, os.path.join(self.study, "nonorm"))
+
+    def test_metric_per_epoch_is_mean_and_std_over_seeds(self):
+        self.assertEqual(_mean_std(_FD_BY_EPOCH["spectral"][1]), (12.0, 2.0))
+        # One decimal: the second significant digit of the std (2.0, 1.4, 2.6).
+        expected = {}
+        for epoch in (1, 2):
+            cells = []
+            for config in ("spectral", "batchnorm"):
+                mean, std = _mean_std(_FD_BY_EPOCH[config][epoch])
+                cells.append(f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.2f} ± 0")
+            cells.append(f"{_FD_BY_EPOCH['nonorm'][epoch][0]:.2f}")  # one seed: no std
+            expected[epoch] = f"| {epoch} | " + " | ".join(cells) + " |"
+        self.assertEqual(expected[1], "| 1 | 12.0 ± 2.0 | 21.0 ± 1.4 | 30.00 |")
+        self.assertEqual(expected[2], "| 2 | 10.0 ± 2.6 | 18.00 ± 0 | 25.00 |")
+        self.assertIn(expected[1], self.results)
+        self.assertIn(expected[2], self.results)
+        self.assertIn("| epoch | spectral (3 seeds, K=5) | batchnorm (2 seeds, K=1) "
+                      "| nonorm (1 seed, K=1) |", self.results)
+
+    def test_summary_final_best_and_sets(self):
+        self.assertIn(f"| configuration | seeds | sets | final {_FD} | best {_FD} "
+                      "| epoch of best (mean curve) | std over the K sets (final, mean over "
+                      "seeds) | images/s | steps trained |", self.results)
+        # Final = best = epoch 2 for every spectral seed: 10.0 ± 2.6; std over sets 0.5.
+        self.assertIn("| spectral | 0, 1, 2 | 5 | 10.0 ± 2.6 | 10.0 ± 2.6 | 2 | 0.5 | 300 "
+                      "| 200 |", self.results)
+        self.assertIn("| batchnorm | 0, 1 | 1 | 18.00 ± 0 | 18.00 ± 0 | 2 | — | 300 | 200 |",
+                      self.results)
+        self.assertIn("| nonorm | 0 | 1 | 25.00 | 25.00 | 2 | — | 300 | 200 |", self.results)
+
+    def test_lipschitz_table_is_mean_and_std_of_final_values(self):
+        self.assertEqual(_mean_std(_UPPER["spectral"]), (120.0, 20.0))
+        self.assertAllClose(_mean_std(_REAL["spectral"]), (0.6, 0.2))
+        self.assertAllClose(_mean_std(np.multiply(0.5, _REAL["spectral"])), (0.3, 0.1))
+        self.assertAllClose(_mean_std(np.multiply(0.8, _REAL["spectral"])), (0.48, 0.16))
+        self.assertAllClose(_mean_std(_INTERP_MAX["spectral"]), (5.0, 1.0))
+        self.assertIn("| spectral | 200 | 0.60 ± 0.20 | 0.30 ± 0.10 | 0.48 ± 0.16 | 5.0 ± 1.0 "
+                      "| 120 ± 20 |", self.results)
+        self.assertAllClose(_mean_std(_UPPER["batchnorm"]), (2e4, 14142.1356))
+        self.assertIn("| 20000 ± 14000 |", self.results)
+        self.assertNotIn("| nonorm | 200 |", self.results)  # no lipschitz tags: no row
+        self.assertIn("- nonorm: no lipschitz/* scalars", self.results)
+        self.assertIn("- nonorm: no spectra.npz", self.results)
+
+    def test_layer_tables(self):
+        self.assertIn("| layer | spectral | batchnorm |", self.results)
+        self.assertAllClose(_mean_std(_LAYER_NORM["spectral"]["conv0"]), (1.4, 0.2))
+        self.assertAllClose(_mean_std(_LAYER_NORM["batchnorm"]["conv0"]), (4.0, 1.41421356))
+        self.assertIn("| conv0 | 1.40 ± 0.20 | 4.0 ± 1.4 |", self.results)
+        self.assertIn("| bn0 | — | 10.0 ± 1.4 |", self.results)
+        # SN: sigma of conv0 ends at 3 + 0.2 * seed; the largest singular value of the
+        # normalised conv1 kernel is 1 in every seed (conv0's is 1 + seed: 2.0 ± 1.0).
+        self.assertAllClose(_mean_std([3.0, 3.2, 3.4]), (3.2, 0.2))
+        self.assertIn("| spectral | conv0 | 3.20 ± 0.20 | 1.40 ± 0.20 | 2.0 ± 1.0 |",
+                      self.results)
+        self.assertIn("| spectral | conv1 | 6.20 ± 0.20 | 1.10 ± 0 | 1.00 ± 0 |", self.results)
+
+    def test_mean_spectra_scale_each_seed_then_average(self):
+        groups, _ = plot_study.find_runs(self.study)
+        spectra = plot_study.mean_spectra(groups[0])
+        self.assertEqual(list(spectra), ["conv0", "conv1"])
+        scaled, top, seeds = spectra["conv0"]
+        self.assertAllClose(scaled, [1.0, 0.5, 0.25])  # each seed is (1 + seed) times this
+        self.assertAllClose(top, 2.0)
+        self.assertEqual(seeds, 3)
+        scaled, _, _ = spectra["conv1"]  # stored ascending: read back descending
+        self.assertAllClose(scaled, np.linspace(1.0, 0.1, 10))
+        self.assertEqual(plot_study.mean_spectra(groups[2]), {})
+
+
+class StatisticsTest(tf.test.TestCase):
+
+    def test_mean_band_against_numpy(self):
+        # Seed 1 is still training (no x = 200), seed 2 logged a nan at x = 100.
+        series = [([0, 100, 200], [1.0, 2.0, 4.0]), ([0, 100], [3.0, 5.0]),
+                  ([0, 100, 200], [2.0, np.nan, 7.0])]
+        x, mean, std, count = plot_study.mean_band(series)
+        table = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, np.nan], [2.0, np.nan, 7.0]])
+        self.assertAllEqual(x, [0, 100, 200])
+        self.assertAllEqual(count, [3, 2, 2])
+        self.assertAllClose(mean, np.nanmean(table, axis=0))
+        self.assertAllClose(std, np.nanstd(table, axis=0, ddof=1))
+        x, mean, std, count = plot_study.mean_band([([1, 2], [5.0, 6.0])])
+        self.assertAllClose(mean, [5.0, 6.0])
+        self.assertTrue(np.all(np.isnan(std)))  # one seed: no band
+
+    def test_mean_std_and_formatting(self):
+        self.assertAllClose(plot_study.mean_std([10.0, 12.0, 14.0]), (12.0, 2.0, 3))
+        mean, std, n = plot_study.mean_std([7.0, np.nan])
+        self.assertEqual((mean, n), (7.0, 1))
+        self.assertTrue(np.isnan(std))
+        self.assertEqual(plot_study.format_mean_std(12.0, 2.0), "12.0 ± 2.0")
+        self.assertEqual(plot_study.format_mean_std(0.3456, 0.0123), "0.346 ± 0.012")
+        self.assertEqual(plot_study.format_mean_std(123.4, 15.0), "123 ± 15")
+        self.assertEqual(plot_study.format_mean_std(20000.0, 14142.1), "20000 ± 14000")
+        self.assertEqual(plot_study.format_mean_std(3.1e7, 1.2e6), "3.1e+07 ± 1.2e+06")
+        self.assertEqual(plot_study.format_mean_std(1.00000024, 6.7e-7), "1.0000 ± 6.7e-07")
+        self.assertEqual(plot_study.format_mean_std(0.00796, 0.00079), "0.00796 ± 0.00079")
+        self.assertEqual(plot_study.format_mean_std(44.25), "44.25")
+        self.assertEqual(plot_study.format_values([10.0, None, 14.0]), "12.0 ± 2.8 (n=2)")
+        self.assertEqual(plot_study.format_values([None]), "—")
+
+    def test_an_old_run_beside_a_seed_folder_of_the_same_seed(self):
+        study = self.get_temp_dir()
+        for folder, seed in (("spectral", 0), ("spectral/seed_0", 0), ("spectral/seed_1", 1)):
+            os.makedirs(os.path.join(study, folder))
+            with open(os.path.join(study, folder, "config.json"), "w") as f:
+                json.dump({"model": {"norm": "spectral"}, "seed": seed}, f)
+        groups, notes = plot_study.find_runs(study)
+        self.assertEqual([(g.label, g.seeds) for g in groups], [("spectral", [0, 1])])
+        self.assertEqual(groups[0].first.logdir, os.path.join(study, "spectral", "seed_0"))
+        self.assertEqual(len(notes), 1)
+        self.assertIn("both seed 0", notes[0])
 
 
 if __name__ == "__main__":

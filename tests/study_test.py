@@ -1,5 +1,8 @@
-"""The study command on a tiny generated folder: three configurations, figures, resume."""
+"""The study command: its training commands, and a run on a tiny generated folder
+(three configurations, two seeds of one, figures, resume)."""
 import csv
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -9,12 +12,56 @@ import tensorflow as tf
 from PIL import Image
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SPEC = importlib.util.spec_from_file_location(
+    "run_study", os.path.join(_ROOT, "scripts", "run_study.py"))
+run_study = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(run_study)  # defines no flags: they are defined only as a script
+
+
+def _flag(cmd, name):
+    """The values of `--name=...` in a command, in order."""
+    return [a.split("=", 1)[1] for a in cmd if a.startswith(f"--{name}=")]
+
+
+class TrainCommandTest(tf.test.TestCase):
+
+    def test_one_command_per_configuration_and_seed(self):
+        settings = run_study.StudySettings(output_dir="runs/s", epochs=8, eval_num_sets=5,
+                                           classifier_path="classifiers/c")
+        out = os.path.abspath("runs/s")
+        for config in ("spectral", "nonorm"):
+            for seed in (0, 2):
+                cmd = run_study.train_command(config, seed, settings, ["--batch_size=4"])
+                self.assertEqual(cmd[1:4],
+                                 ["-m", "sngan_tf.train", f"--flagfile=flags/{config}.cfg"])
+                self.assertEqual(_flag(cmd, "seed"), [str(seed)])
+                self.assertEqual(_flag(cmd, "logdir"), [os.path.join(out, config, f"seed_{seed}")])
+                self.assertEqual(_flag(cmd, "eval_num_sets"), ["5"])
+                self.assertEqual(_flag(cmd, "epochs"), ["8"])
+                self.assertEqual(_flag(cmd, "classifier_path"),
+                                 [os.path.abspath("classifiers/c")])
+                self.assertEqual(cmd[-1], "--batch_size=4")  # pass-through last: it wins
+
+    def test_one_set_per_evaluation_leaves_the_flag_to_its_default(self):
+        cmd = run_study.train_command("batchnorm", 1, run_study.StudySettings())
+        self.assertEqual(_flag(cmd, "eval_num_sets"), [])
+        self.assertEqual(_flag(cmd, "seed"), ["1"])
+
+    def test_seeds_and_pass_through_are_checked(self):
+        self.assertEqual(run_study.parse_seeds(["2", "0", "1"]), [2, 0, 1])
+        for bad in (["a"], ["-1"], ["1", "1"], []):
+            with self.assertRaises(ValueError):
+                run_study.parse_seeds(bad)
+        run_study.check_extra(["--batch_size=4", "--seed_offset=1"])
+        for bad in ("--seed=3", "--logdir=x", "--logdir"):
+            with self.assertRaisesRegex(ValueError, "sets --seed and --logdir"):
+                run_study.check_extra(["--batch_size=4", bad])
 
 
 class StudyTest(tf.test.TestCase):
 
-    def _study(self, out, data, classifier, epochs):
-        cmd = [sys.executable, os.path.join(_ROOT, "scripts", "run_study.py"),
+    def _study(self, out, data, classifier, epochs, *study_flags):
+        cmd = [sys.executable, os.path.join(_ROOT, "scripts", "run_study.py"), *study_flags,
                f"--output_dir={out}", f"--epochs={epochs}", "--dataset=image_folder",
                f"--data_dir={data}", "--eval_network=classifier",
                f"--classifier_path={classifier}", "--",
@@ -44,7 +91,7 @@ class StudyTest(tf.test.TestCase):
         tf.saved_model.save(net, path, signatures={"serving_default": net.__call__})
         return path
 
-    def test_three_configurations_then_resume(self):
+    def test_three_configurations_then_a_second_seed_and_resume(self):
         data = os.path.join(self.get_temp_dir(), "images")
         os.makedirs(data)
         rng = np.random.default_rng(0)
@@ -53,22 +100,32 @@ class StudyTest(tf.test.TestCase):
                 os.path.join(data, f"{i}.png"))
         out = os.path.join(self.get_temp_dir(), "study")
         classifier = self._classifier()
-        self._study(out, data, classifier, epochs=1)
+        self._study(out, data, classifier, epochs=1)  # --seeds defaults to 0
         for config in ("spectral", "batchnorm", "nonorm"):
-            self.assertTrue(tf.train.latest_checkpoint(os.path.join(out, config, "checkpoints"))
-                            .endswith("ckpt-2"))
+            self.assertTrue(tf.train.latest_checkpoint(
+                os.path.join(out, config, "seed_0", "checkpoints")).endswith("ckpt-2"))
         figures = os.path.join(out, "figures")
         for name in ("metric_per_epoch.png", "sigma.png", "results.md",
                      "losses_spectral.png", "samples_nonorm.png"):
             self.assertTrue(os.path.exists(os.path.join(figures, name)), name)
 
-        result = self._study(out, data, classifier, epochs=2)  # resumes each run at step 2
-        self.assertEqual(result.stderr.count("Resumed from"), 3, result.stderr[-3000:])
-        with open(os.path.join(out, "spectral", "metrics.csv")) as f:
-            rows = [r for r in csv.DictReader(f) if r["metric"] == "fd_tiny_classifier"]
-        self.assertEqual([(r["step"], r["epoch"]) for r in rows],
-                         [("2", "1.0000"), ("4", "2.0000")])
-
+        # Two more epochs for seed 0 (resumed at step 2) and a new seed 1, of two configurations.
+        result = self._study(out, data, classifier, 2, "--seeds=0,1", "--configs=spectral,nonorm")
+        self.assertEqual(result.stderr.count("Resumed from"), 2, result.stderr[-3000:])
+        for seed in (0, 1):
+            logdir = os.path.join(out, "spectral", f"seed_{seed}")
+            with open(os.path.join(logdir, "config.json")) as f:
+                self.assertEqual(json.load(f)["seed"], seed)
+            with open(os.path.join(logdir, "metrics.csv")) as f:
+                rows = [r for r in csv.DictReader(f) if r["metric"] == "fd_tiny_classifier"]
+            self.assertEqual([(r["step"], r["epoch"]) for r in rows],
+                             [("2", "1.0000"), ("4", "2.0000")])
+        self.assertTrue(tf.train.latest_checkpoint(
+            os.path.join(out, "batchnorm", "seed_0", "checkpoints")).endswith("ckpt-2"))
+        with open(os.path.join(figures, "results.md")) as f:
+            results = f.read()
+        self.assertIn("| spectral | 0, 1 | 1 |", results)
+        self.assertIn("| batchnorm | 0 | 1 |", results)
 
 if __name__ == "__main__":
     tf.test.main()
