@@ -20,7 +20,11 @@ setup(
       packages=find_packages(include=["sngan_tf", "sngan_tf.*"]),
       python_requires=">=3.9,<3.12",
       install_requires=_requirements("requirements.txt"),
-      extras_require={"test": _requirements("requirements-test.txt")},
+      extras_require={
+          "test": _requirements("requirements-test.txt"),
+          # The CUDA build of the same TensorFlow (pulls the NVIDIA CUDA/cuDNN wheels; Linux).
+          "gpu": ["tensorflow[and-cuda]==2.15.1"],
+      },
       entry_points={
           "console_scripts": [
               "sngan-train=sngan_tf.train:run",

@@ -4,6 +4,9 @@
 #   bash scripts/run.sh test            # the whole test suite (what CI runs)
 #   bash scripts/run.sh demo [STEPS]    # a short SN-GAN training run on CIFAR-10
 #   bash scripts/run.sh setup           # only create/refresh the environment
+#   bash scripts/run.sh setup gpu       # also the CUDA build of TensorFlow (pip's .[gpu])
+#   bash scripts/run.sh bench [ARGS]    # also PyTorch (requirements-bench.txt), then
+#                                       # scripts/benchmark.py --peer=torch ARGS
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,12 +27,29 @@ setup() {
   fi
 }
 
+# An optional layer on top of the stack, with its own stamp: gpu or bench.
+setup_extra() {
+  local name="$1" want have=""
+  want=$(cat requirements.txt setup.py requirements-bench.txt | sha256sum | cut -c1-16)
+  [ -f "$venv/.stamp-$name" ] && have=$(cat "$venv/.stamp-$name")
+  if [ "$want" != "$have" ]; then
+    echo "[run.sh] installing the $name extra into $venv" >&2
+    if [ "$name" = gpu ]; then
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check "tensorflow[and-cuda]==2.15.1"
+    else
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+    fi
+    echo "$want" > "$venv/.stamp-$name"
+  fi
+}
+
 job="${1:-test}"; shift || true
 setup
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 case "$job" in
-  setup) ;;
+  setup) [ "${1:-}" = gpu ] && setup_extra gpu; true ;;
   test) exec "$venv/bin/python" -m pytest tests "$@" ;;
   demo) exec bash scripts/demo.sh "$@" ;;
-  *) echo "usage: bash scripts/run.sh [setup|test|demo] [args]" >&2; exit 2 ;;
+  bench) setup_extra bench; exec "$venv/bin/python" scripts/benchmark.py --peer=torch "$@" ;;
+  *) echo "usage: bash scripts/run.sh [setup [gpu]|test|demo|bench] [args]" >&2; exit 2 ;;
 esac

@@ -146,8 +146,10 @@ def main(argv):
 
     import dataclasses  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from sngan_tf import data, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import cpu, data, training  # pylint: disable=g-import-not-at-top
 
+    logging.info("oneDNN CPU kernels %s (%s=%s).", "on" if cpu.onednn_enabled() else "off",
+                 cpu.ONEDNN_VAR, os.environ.get(cpu.ONEDNN_VAR))
     try:
         images = data.load_images(FLAGS.dataset, data_dir=FLAGS.data_dir,
                                   tfds_data_dir=FLAGS.tfds_data_dir,

@@ -506,6 +506,7 @@ class Trainer:
         path = os.path.join(self.logdir, "samples", f"step_{step:08d}.png")
         tf.io.gfile.makedirs(os.path.dirname(path))
         tf.io.write_file(path, tf.io.encode_png(grid))
+        logging.info("Sample grid at step %d: %s", step, path)
         return path
 
     def measure_lipschitz(self, step) -> Dict[str, float]:
