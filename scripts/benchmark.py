@@ -67,7 +67,8 @@ flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow inter-op threads (0: its
 flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0: its default, the core count).")
 flags.DEFINE_list("sections", ["steps", "breakdown", "pipeline", "trainer"],
                   "What to measure: step timings, the parts of one step (a coarse profile), "
-                  "the input pipeline, the trainer's overhead.")
+                  "the input pipeline, the trainer's overhead (Lipschitz probes included), "
+                  "lipschitz: one Lipschitz measurement against --lipschitz_every=100 steps.")
 
 FLAGS = flags.FLAGS
 
@@ -326,6 +327,31 @@ def time_trainer_overhead(arch="dcgan"):
             "trainer_overhead": in_trainer / bare}
 
 
+def time_lipschitz(arch, interval=100, repeats=5):
+    """Cost of one warm Lipschitz measurement (sngan_tf.lipschitz, as the trainer runs it
+    every --lipschitz_every steps: 64 real, fake and interpolated probes, every layer's
+    operator norm) against `interval` training steps of the same GAN."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from sngan_tf import lipschitz, models  # pylint: disable=g-import-not-at-top
+    gan, it = _gan(arch, "spectral", "float32", False)
+    monitor = lipschitz.LipschitzMonitor(gan.discriminator)
+    real = tf.cast(_images(64), tf.float32) / 127.5 - 1.0
+    z = models.sample_z(gan.config.model, 64, [0, -1])
+    measure_s, step_s = [], []
+    for i in range(repeats + 1):
+        for _ in range(10):  # the weights move between measurements, as in training
+            start = time.perf_counter()
+            gan.train_step(it)["loss/g"].numpy()
+            step_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        monitor.measure(real, gan.generate(z), seed=(0, i))
+        if i:  # the first one traces and converges from a random start
+            measure_s.append(time.perf_counter() - start)
+    step, meas = statistics.median(step_s[10:]), statistics.median(measure_s)
+    return {"arch": arch, "interval": interval, "measure_ms": 1e3 * meas,
+            "step_ms": 1e3 * step, "cost_fraction": meas / (interval * step)}
+
+
 def machine():
     """What the numbers were measured on: CPU model and flags, cores, oneDNN, threads,
     versions, and whether an AVX2 CPU was emulated."""
@@ -419,6 +445,13 @@ def main(argv):
     if "trainer" in sections:
         results["trainer"] = time_trainer_overhead()
         print("trainer overhead:", json.dumps(results["trainer"]))
+    if "lipschitz" in sections:
+        results["lipschitz"] = [time_lipschitz(a) for a in FLAGS.archs if a.startswith(
+            ("dcgan", "cnn"))]
+        for r in results["lipschitz"]:
+            print(f"lipschitz {r['arch']}: {r['measure_ms']:.0f} ms per measurement, step "
+                  f"{r['step_ms']:.0f} ms, every {r['interval']} steps: "
+                  f"{100 * r['cost_fraction']:.2f}% of training time")
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {results['peak_rss_mb']:.0f} MB")
     with open(FLAGS.output, "w") as f:
