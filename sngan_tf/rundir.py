@@ -144,19 +144,19 @@ class RunDir:
         return tf.train.CheckpointManager(checkpoint, directory, keep)
 
     def save_checkpoint(self, manager: tf.train.CheckpointManager, step: int) -> str:
-        """Saves checkpoint `ckpt-<step>` (every worker must call it: saving is a collective).
+        """Saves checkpoint `ckpt-<step>`.
+
+        Every worker must call it at the same steps (saving is a collective), so whether to
+        save is decided by the caller, identically on all workers, never here.
 
         Returns:
           The checkpoint path in the run directory, whoever saved.
         """
         if not self.is_chief:
             tf.io.gfile.makedirs(manager.directory)
-            manager.save(checkpoint_number=step)
+        manager.save(checkpoint_number=step)
+        if not self.is_chief:
             tf.io.gfile.rmtree(manager.directory)
-            return self.path(CHECKPOINT_DIR, f"ckpt-{step}")
-        latest = manager.latest_checkpoint
-        if not (latest and latest.endswith(f"-{step}")):
-            manager.save(checkpoint_number=step)
         return self.path(CHECKPOINT_DIR, f"ckpt-{step}")
 
     def checkpoints(self, all_checkpoints: bool = True) -> List[str]:

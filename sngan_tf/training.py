@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import time
 from typing import Callable, Dict, Optional
@@ -240,6 +241,25 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise ValueError(f"--strategy={name!r} is not one of {', '.join(STRATEGIES)}.")
 
 
+def describe_worker_failure(error: tf.errors.OpError) -> str:
+    """One line naming the lost worker from the error a multi-worker collective raised.
+
+    TensorFlow's coordination service (started by MultiWorkerMirroredStrategy) aborts every
+    collective when a worker misses its heartbeats (about 10 s) or its connection drops;
+    the message names the task, e.g. `/job:worker/replica:0/task:1`.
+    """
+    text = error.message or str(error)
+    match = re.search(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)
+    who = f"worker {match.group(2)} ({match.group(0)})" if match else "a worker"
+    if "heartbeat timeout" in text:
+        why = "it stopped sending heartbeats: it crashed, was killed or preempted"
+    elif "Connection reset" in text or "failed to connect" in text or "Socket closed" in text:
+        why = "its connection was lost: it crashed, was killed or preempted"
+    else:
+        why = text.strip().splitlines()[0]
+    return f"lost {who}: {why} ({type(error).__name__})"
+
+
 class NonFiniteError(RuntimeError):
     """A loss or weight became NaN or infinite; the last good checkpoint is kept."""
 
@@ -292,6 +312,7 @@ class Trainer:
         self.manager = self.rundir.checkpoint_manager(self.checkpoint, config.keep_checkpoints)
         self.writer = self.rundir.writer
         self._stop_signal = None
+        self._saved_step = None  # the step of the last checkpoint saved or restored
 
     @property
     def multi_worker(self) -> bool:
@@ -332,6 +353,7 @@ class Trainer:
             # Keras checkpoints the learning rate; the current settings win on resume.
             self.gan.g_opt.learning_rate = self.config.lr_g
             self.gan.d_opt.learning_rate = self.config.lr_d
+            self._saved_step = self.step
             logging.info("Resumed from %s at step %d.", path, self.step)
             return self.step
         if errors:
@@ -439,7 +461,10 @@ class Trainer:
         if not self.gan.all_finite():
             raise NonFiniteError(f"Non-finite weights at step {self.step}; not saved. Last good "
                                  f"checkpoint: {self._latest_checkpoint()}.")
-        return self.rundir.save_checkpoint(self.manager, self.step)
+        if self._saved_step != self.step:  # the same decision on every worker
+            self.rundir.save_checkpoint(self.manager, self.step)
+            self._saved_step = self.step
+        return self.rundir.path(rundir_lib.CHECKPOINT_DIR, f"ckpt-{self.step}")
 
     def evaluate(self, step):
         """Runs the evaluator on the current generator and records its results."""
