@@ -225,7 +225,9 @@ STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     """A tf.distribute strategy by name: the default (one device), MirroredStrategy over
-    this machine's GPUs (or CPUs), MultiWorkerMirroredStrategy (reads TF_CONFIG), or
+    this machine's GPUs (or CPUs), MultiWorkerMirroredStrategy (reads TF_CONFIG; create it
+    before any other TensorFlow work; its coordination service aborts the collectives
+    when a worker misses its heartbeats, about 10 s, see `describe_worker_failure`), or
     TPUStrategy for the TPU named by `tpu` ('' = the local one)."""
     if name == "default":
         return tf.distribute.get_strategy()
@@ -317,8 +319,9 @@ class Trainer:
     @property
     def multi_worker(self) -> bool:
         """Whether this is one of several worker processes (MultiWorkerMirroredStrategy)."""
-        return (isinstance(self.gan.strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and self.gan.strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
+        strategy = self.gan.strategy
+        return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and bool(strategy.cluster_resolver.cluster_spec().jobs))
 
     # -- loop ----------------------------------------------------------------------------
     @property
