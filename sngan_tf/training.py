@@ -251,8 +251,14 @@ def describe_worker_failure(error: tf.errors.OpError) -> str:
     the message names the task, e.g. `/job:worker/replica:0/task:1`.
     """
     text = error.message or str(error)
-    match = re.search(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)
-    who = f"worker {match.group(2)} ({match.group(0)})" if match else "a worker"
+    task = r"/job:\w+/(?:replica:\d+/)?task:(\d+)"
+    # The peer, not this worker's own devices (also named in the message).
+    for pattern in (rf"Task ({task}) heartbeat timeout", rf"remote target ({task})",
+                    rf"Error reported from ({task})"):
+        match = re.search(pattern, text)
+        if match:
+            break
+    who = f"worker {match.group(2)} ({match.group(1)})" if match else "a worker"
     if "heartbeat timeout" in text:
         why = "it stopped sending heartbeats: it crashed, was killed or preempted"
     elif "Connection reset" in text or "failed to connect" in text or "Socket closed" in text:

@@ -87,6 +87,29 @@ class _Launch:
         return code, "".join(self.lines)
 
 
+class DescribeWorkerFailureTest(tf.test.TestCase):
+    """The lost peer is named, not this worker's own devices (messages seen in the tests)."""
+
+    def test_names_the_peer(self):
+        cases = {
+            "Collective ops is aborted by: Error reported from /job:worker/task:1: Task "
+            "/job:worker/replica:0/task:1 heartbeat timeout. [[{{node CollectiveReduceV2}}]] "
+            "/job:worker/replica:0/task:0/device:CPU:0": ("worker 1", "heartbeats"),
+            "Collective ops is aborted by: Connection reset by peer\nAdditional GRPC error "
+            "information from remote target /job:worker/replica:0/task:1 while calling "
+            "/tensorflow.WorkerService/RecvBuf /job:worker/replica:0/task:0/device:CPU:0":
+                ("worker 1", "connection was lost"),
+            "Collective ops is aborted by: Connection reset by peer\nAdditional GRPC error "
+            "information from remote target /job:worker/replica:0/task:0 while calling "
+            "/tensorflow.WorkerService/CompleteInstance": ("worker 0", "connection was lost"),
+        }
+        for message, (who, why) in cases.items():
+            text = training.describe_worker_failure(
+                tf.errors.UnavailableError(None, None, message))
+            self.assertStartsWith(text, f"lost {who} (/job:worker/replica:0/task:{who[-1]})")
+            self.assertIn(why, text)
+
+
 class MultiWorkerTest(tf.test.TestCase):
 
     @classmethod
