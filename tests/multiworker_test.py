@@ -159,7 +159,10 @@ class MultiWorkerTest(tf.test.TestCase):
 
         # After one D and one G update: every variable (weights, each u and sigma, batch-norm
         # statistics, Adam's m and v) within 1e-5 relative (norm of the difference over
-        # the norm of the variable).
+        # the norm of the variable), or 1e-7 in norm: float32 noise in a variable as small
+        # as G's batch-norm beta after one Adam step (norm ~1e-3, elements lr·g/(|g|+ε)),
+        # measured at 1.2e-5 relative. A wrong slice of the batch moves such variables
+        # by ~lr per element, 1e4 times more.
         want = _checkpoint_values(os.path.join(single, "checkpoints", "ckpt-1"))
         got = _checkpoint_values(os.path.join(self.uninterrupted, "checkpoints", "ckpt-1"))
         self.assertEqual(want.keys(), got.keys())
@@ -171,7 +174,8 @@ class MultiWorkerTest(tf.test.TestCase):
             difference = np.linalg.norm(value.astype(np.float64) - got[name])
             relative = difference / max(np.linalg.norm(value.astype(np.float64)), 1e-30)
             worst = max(worst, relative)
-            self.assertLessEqual(relative, 1e-5, name)
+            if difference > 1e-7:
+                self.assertLessEqual(relative, 1e-5, name)
         print(f"\n2 workers vs 1 process after 1 step: max relative difference {worst:.3g}")
         # Every step's losses: the runs stay together (Adam's sign-like first steps turn the
         # summation-order noise of near-zero gradients into differences of up to 2·lr in
