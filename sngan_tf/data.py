@@ -134,8 +134,9 @@ def num_batches_per_epoch(num_images: int, batch_size: int) -> int:
     return num_images // batch_size
 
 
-def make_dataset(images: np.ndarray, batch_size: int, seed: int,
-                 start_batch: int = 0) -> tf.data.Dataset:
+def make_dataset(images: np.ndarray, batch_size: int, seed: int, start_batch: int = 0,
+                 input_context: Optional[tf.distribute.InputContext] = None
+                 ) -> tf.data.Dataset:
     """Infinite dataset of float32 batches (B, S, S, 3) in [-1, 1], in an order fixed by seed.
 
     Epoch e visits the images in the order of
@@ -150,9 +151,16 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int,
       batch_size: B.
       seed: shuffling seed.
       start_batch: index of the first batch to yield; earlier batches are not computed.
+      input_context: given by `strategy.distribute_datasets_from_function`: this input
+        pipeline (worker) p of P yields, for each global batch, the slices of its R/P
+        replicas p·R/P ... (p+1)·R/P - 1, each B/R images, in replica order (the strategy
+        hands them round-robin to its local replicas, whose global ids follow the same
+        order). The R replicas together see exactly the global batch above, whatever the
+        number of workers; only the slices' images are gathered.
 
     Returns:
-      A `tf.data.Dataset` of float32 tensors with the static shape (B, S, S, 3).
+      A `tf.data.Dataset` of float32 tensors with the static shape (B, S, S, 3), or
+      (B/R, S, S, 3) with an `input_context`.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
@@ -163,7 +171,13 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int,
     num_images = images.shape[0]
     per_epoch = num_batches_per_epoch(num_images, batch_size)
     start_epoch, start_offset = divmod(start_batch, per_epoch)
-    shape = (batch_size,) + images.shape[1:]
+    columns, per_replica = slice(0, batch_size), batch_size  # one pipeline, one replica
+    if input_context is not None:
+        per_replica = input_context.get_per_replica_batch_size(batch_size)
+        local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        first = input_context.input_pipeline_id * local * per_replica
+        columns = slice(first, first + local * per_replica)
+    shape = (per_replica,) + images.shape[1:]
     with tf.device("/cpu:0"):
         # tf.identity keeps one copy of the data; tf.constant(numpy) was measured to keep two.
         pixels = tf.identity(images)
@@ -173,7 +187,8 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int,
         batches = tf.reshape(order[:per_epoch * batch_size], (per_epoch, batch_size))
         first = tf.where(tf.equal(epoch, start_epoch), tf.constant(start_offset, tf.int64),
                          tf.constant(0, tf.int64))
-        return tf.data.Dataset.from_tensor_slices(batches[first:])
+        mine = batches[first:, columns]  # this pipeline's part of each global batch
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(mine, (-1, per_replica)))
 
     def to_float(indices):
         batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0

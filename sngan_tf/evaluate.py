@@ -63,19 +63,20 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       {logdir: [(step, {metric: value}), ...]}.
 
     Raises:
-      sngan_tf.training.RunNotFoundError: a logdir without config or checkpoint (checked
+      sngan_tf.rundir.RunNotFoundError: a logdir without config or checkpoint (checked
         for every run before any work).
       sngan_tf.eval.FeatureNetworkUnavailable: the network cannot be loaded.
       sngan_tf.data.DataError: the training images cannot be loaded.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from sngan_tf import data  # pylint: disable=g-import-not-at-top
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
-    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import rundir, training  # pylint: disable=g-import-not-at-top
 
-    runs = [(logdir, training.load_run_config(logdir),
-             training.list_checkpoints(logdir, all_checkpoints))
-            for logdir in dict.fromkeys(logdirs)]  # each run once
+    runs = []
+    for logdir in dict.fromkeys(logdirs):  # each run once
+        run_dir = rundir.RunDir(logdir)
+        runs.append((run_dir, training.TrainConfig.from_dict(run_dir.read_config()),
+                     run_dir.checkpoints(all_checkpoints)))
     net = eval_lib.load_feature_network(eval_network, inception_path, classifier_path)
     references = {}  # image size -> (number of training images, real statistics)
 
@@ -90,20 +91,19 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
         return references[image_size]
 
     results = {}
-    for logdir, config, checkpoints in runs:
+    for run_dir, config, checkpoints in runs:
         num_images, stats = reference(config.model.image_size)
         gan = training.GAN(config)
         evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples,
                                                 num_sets=num_sets)
-        writer = tf.summary.create_file_writer(logdir)
-        results[logdir] = []
+        results[run_dir.logdir] = []
         for path in checkpoints:
-            step = training.restore_generator(gan, path)
+            step = run_dir.restore_generator(gan.generator, gan.step, path)
             scores = evaluator(gan)
-            training.write_eval_results(logdir, writer, step,
-                                        training.epoch_at(step, config, num_images), scores)
-            results[logdir].append((step, scores))
-        writer.close()
+            run_dir.write_eval_results(step, training.epoch_at(step, config, num_images),
+                                       scores)
+            results[run_dir.logdir].append((step, scores))
+        run_dir.close()
     return results
 
 
@@ -111,7 +111,7 @@ def main(argv):
     cli.check_args(argv, FLAGS.logdir)
     if FLAGS.eval_network == "none":
         cli.fail("--eval_network=inception or --eval_network=classifier is required")
-    from sngan_tf import data, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import data, rundir  # pylint: disable=g-import-not-at-top
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     try:
         results = evaluate_runs(
@@ -120,13 +120,13 @@ def main(argv):
             tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
             all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets)
-    except (training.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
+    except (rundir.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
         cli.fail(str(e))
     for logdir, rows in results.items():
         for step, scores in rows:
             print(f"{logdir} step {step}: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
-        print(f"  appended to {os.path.join(logdir, training.METRICS_FILE)} and TensorBoard "
+        print(f"  appended to {os.path.join(logdir, rundir.METRICS_FILE)} and TensorBoard "
               "(eval/*)")
 
 

@@ -74,23 +74,15 @@ def load_generator(logdir: str, checkpoint: Optional[str] = None):
       (gan, checkpoint path, step).
 
     Raises:
-      sngan_tf.training.RunNotFoundError: no run, or no such checkpoint.
+      sngan_tf.rundir.RunNotFoundError: no run, or no such checkpoint.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import rundir, training  # pylint: disable=g-import-not-at-top
 
-    config = training.load_run_config(logdir)
-    if checkpoint is None:
-        path = training.list_checkpoints(logdir)[-1]
-    else:
-        path = (tf.train.latest_checkpoint(checkpoint) if tf.io.gfile.isdir(checkpoint)
-                else checkpoint)
-        if not path or not tf.io.gfile.exists(path + ".index"):
-            raise training.RunNotFoundError(
-                f"--checkpoint={checkpoint}: no checkpoint there (give a prefix such as "
-                f"{os.path.join(logdir, training.CHECKPOINT_DIR, 'ckpt-1000')})")
+    run_dir = rundir.RunDir(logdir)
+    config = training.TrainConfig.from_dict(run_dir.read_config())
+    path = run_dir.resolve_checkpoint(checkpoint)
     gan = training.GAN(config)
-    step = training.restore_generator(gan, path)
+    step = run_dir.restore_generator(gan.generator, gan.step, path)
     return gan, path, step
 
 
@@ -100,23 +92,23 @@ def generate_images(gan, num_images: int, seed: int = 0, batch_size: int = _BATC
     Batch b takes the first codes of a full batch seeded (seed, b), so image i is the same
     whatever `num_images` is.
     """
-    from sngan_tf import models, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import models, rundir  # pylint: disable=g-import-not-at-top
     batches = []
     for b, start in enumerate(range(0, num_images, batch_size)):
         n = min(batch_size, num_images - start)
         z = models.sample_z(gan.config.model, batch_size, [seed, b])[:n]
-        batches.append(training.to_uint8(gan.generate(z).numpy()))
+        batches.append(rundir.to_uint8(gan.generate(z).numpy()))
     return np.concatenate(batches)
 
 
 def write_images(images: np.ndarray, path: str):
     """Writes uint8 NHWC images as an .npz (key `images`) or a .png grid, by extension."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import rundir  # pylint: disable=g-import-not-at-top
     if os.path.dirname(path):
         tf.io.gfile.makedirs(os.path.dirname(path))
     if path.lower().endswith(".png"):
-        tf.io.write_file(path, tf.io.encode_png(training.image_grid(images)))
+        tf.io.write_file(path, tf.io.encode_png(rundir.image_grid(images)))
     else:
         buffer = io.BytesIO()  # np.savez seeks back into its file: not GFile's way
         np.savez(buffer, images=images)
@@ -162,7 +154,7 @@ def sample(logdir: str, *, num_images: int = 64, output: Optional[str] = None,
 
     Raises:
       ValueError: bad outputs (`check_outputs`).
-      sngan_tf.training.RunNotFoundError: a missing run or checkpoint.
+      sngan_tf.rundir.RunNotFoundError: a missing run or checkpoint.
     """
     check_outputs(num_images, output, export_dir)
     gan, path, step = load_generator(logdir, checkpoint)
@@ -181,12 +173,12 @@ def main(argv):
         check_outputs(FLAGS.num_images, FLAGS.output, FLAGS.export_dir)
     except ValueError as e:
         cli.fail(str(e))
-    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import rundir  # pylint: disable=g-import-not-at-top
     try:
         result = sample(FLAGS.logdir, num_images=FLAGS.num_images, output=FLAGS.output,
                         checkpoint=FLAGS.checkpoint, seed=FLAGS.seed,
                         export_dir=FLAGS.export_dir)
-    except training.RunNotFoundError as e:
+    except rundir.RunNotFoundError as e:
         cli.fail(str(e))
     source = f"{result.checkpoint} (step {result.step})"
     if result.images is not None:

@@ -120,7 +120,7 @@ def _make_evaluator(config, images):
 
 def _check_writable(logdir):
     """Fails at once, naming --logdir, if the run directory cannot be created or written."""
-    probe = os.path.join(logdir, ".write_test")
+    probe = os.path.join(logdir, f".write_test_{os.getpid()}")  # workers probe together
     try:
         os.makedirs(logdir, exist_ok=True)
         with open(probe, "w") as f:
@@ -148,6 +148,17 @@ def main(argv):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from sngan_tf import cpu, data, training  # pylint: disable=g-import-not-at-top
 
+    # First TensorFlow work of the program: a multi-worker strategy must configure the
+    # runtime (collectives, coordination service) before anything initialises it.
+    try:
+        strategy = training.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    except ValueError as e:
+        cli.fail(str(e))
+    if FLAGS.strategy == "multiworker":
+        # Its collectives log a line per eager all-reduce at INFO; warnings and errors
+        # (a lost worker) still show.
+        tf.get_logger().setLevel("WARNING")
+
     logging.info("oneDNN CPU kernels %s (%s=%s).", "on" if cpu.onednn_enabled() else "off",
                  cpu.ONEDNN_VAR, os.environ.get(cpu.ONEDNN_VAR))
     try:
@@ -168,21 +179,31 @@ def main(argv):
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(config.seed)
-    strategy = training.make_strategy(FLAGS.strategy, FLAGS.tpu)
     if strategy.num_replicas_in_sync > 1:
         config = dataclasses.replace(
             config, model=dataclasses.replace(config.model, sync_batchnorm=True))
     logging.info("Strategy %s with %d replica(s).", type(strategy).__name__,
                  strategy.num_replicas_in_sync)
     try:
-        trainer = training.Trainer(config, FLAGS.logdir, images, strategy, evaluator=evaluator,
-                                   run_info=FLAGS.flags_into_string())
-    except (training.ConfigMismatchError, ValueError) as e:
-        cli.fail(str(e))
-    try:
-        trainer.run()
-    except (training.NonFiniteError, training.ConfigMismatchError) as e:
-        cli.fail(str(e))
+        try:
+            trainer = training.Trainer(config, FLAGS.logdir, images, strategy,
+                                       evaluator=evaluator, run_info=FLAGS.flags_into_string())
+        except (training.ConfigMismatchError, ValueError) as e:
+            cli.fail(str(e))
+        try:
+            trainer.run()
+        except (training.NonFiniteError, training.ConfigMismatchError) as e:
+            cli.fail(str(e))
+    except (tf.errors.UnavailableError, tf.errors.AbortedError,
+            tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        if FLAGS.strategy != "multiworker":
+            raise
+        print(f"error: {training.describe_worker_failure(e)}. Rerun to resume from the "
+              "last checkpoint.", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Now: a normal exit would wait in TensorFlow's shutdown barrier for the lost peer
+        # (measured 13-33 s more), and the runtime cannot recover in-process anyway.
+        os._exit(1)
     samples = os.path.join(FLAGS.logdir, "samples")
     print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "
           f"{FLAGS.logdir}/checkpoints/.\nTensorBoard: tensorboard --logdir {FLAGS.logdir}"

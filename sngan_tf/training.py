@@ -7,20 +7,20 @@ averaged over the global batch, latent codes are a pure function of (seed, step)
 per replica, so a mirrored step equals the single-device step on the same global batch.
 
 `Trainer` owns the loop (the role of Orbit's Controller): step counter, CheckpointManager,
-summary writer, console progress, sample grids and the evaluation hook. It reads no flags.
-A run directory holds `config.json`, `checkpoints/`, TensorBoard events, `metrics.csv` and
-`samples/`; the functions after `Trainer` open such a directory for the evaluate and
-sample binaries.
+summary writer, console progress, sample grids, the evaluation hook and preemption. It
+reads no flags, and reads and writes its run directory only through `sngan_tf.rundir`,
+which lets only the chief of a multi-worker run write. `make_strategy` builds the
+tf.distribute strategy, multi-worker included.
 """
 import contextlib
 import dataclasses
 import io
 import json
-import math
 import os
+import re
 import signal
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -31,15 +31,14 @@ from sngan_tf import layers as sn_layers
 from sngan_tf import lipschitz as lipschitz_lib
 from sngan_tf import losses as losses_lib
 from sngan_tf import models
+from sngan_tf import rundir as rundir_lib
+# Raised by the Trainer; defined with the run directory they are about.
+from sngan_tf.rundir import ConfigMismatchError, RunNotFoundError  # pylint: disable=unused-import
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Settings that change the variables of a run: a resume with different values would
 # restore half a model, so it is refused.
 _ARCH_KEYS = ("arch", "norm", "g_batchnorm", "image_size", "z_dim", "cnn_variant")
-CONFIG_FILE = "config.json"
-SPECTRA_FILE = "spectra.npz"
-CHECKPOINT_DIR = "checkpoints"
-METRICS_FILE = "metrics.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +235,9 @@ STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     """A tf.distribute strategy by name: the default (one device), MirroredStrategy over
-    this machine's GPUs (or CPUs), MultiWorkerMirroredStrategy (reads TF_CONFIG), or
+    this machine's GPUs (or CPUs), MultiWorkerMirroredStrategy (reads TF_CONFIG; create it
+    before any other TensorFlow work; its coordination service aborts the collectives
+    when a worker misses its heartbeats, about 10 s, see `describe_worker_failure`), or
     TPUStrategy for the TPU named by `tpu` ('' = the local one)."""
     if name == "default":
         return tf.distribute.get_strategy()
@@ -252,66 +253,38 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise ValueError(f"--strategy={name!r} is not one of {', '.join(STRATEGIES)}.")
 
 
+def describe_worker_failure(error: tf.errors.OpError) -> str:
+    """One line naming the lost worker from the error a multi-worker collective raised.
+
+    TensorFlow's coordination service (started by MultiWorkerMirroredStrategy) aborts every
+    collective when a worker misses its heartbeats (about 10 s) or its connection drops;
+    the message names the task, e.g. `/job:worker/replica:0/task:1`.
+    """
+    text = error.message or str(error)
+    task = r"/job:\w+/(?:replica:\d+/)?task:(\d+)"
+    # The peer, not this worker's own devices (also named in the message).
+    for pattern in (rf"Task ({task}) heartbeat timeout", rf"remote target ({task})",
+                    rf"Error reported from ({task})"):
+        match = re.search(pattern, text)
+        if match:
+            break
+    who = f"worker {match.group(2)} ({match.group(1)})" if match else "a worker"
+    if "heartbeat timeout" in text:
+        why = "it stopped sending heartbeats: it crashed, was killed or preempted"
+    elif "Connection reset" in text or "failed to connect" in text or "Socket closed" in text:
+        why = "its connection was lost: it crashed, was killed or preempted"
+    else:
+        why = text.strip().splitlines()[0]
+    return f"lost {who}: {why} ({type(error).__name__})"
+
+
 class NonFiniteError(RuntimeError):
     """A loss or weight became NaN or infinite; the last good checkpoint is kept."""
-
-
-class ConfigMismatchError(ValueError):
-    """The logdir holds a run with another architecture or normalisation."""
-
-
-class RunNotFoundError(ValueError):
-    """A logdir that is not a usable run: no directory, no config.json or no checkpoint."""
-
-
-def to_uint8(images) -> np.ndarray:
-    """Float images in [-1, 1] -> uint8 pixels in [0, 255] (rounded, clipped)."""
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def image_grid(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) images, float in [-1, 1] or uint8 -> one uint8 grid, as square as possible."""
-    n, h, w, c = images.shape
-    cols = int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    grid = np.zeros((rows * h, cols * w, c), np.uint8)
-    pixels = images if images.dtype == np.uint8 else to_uint8(images)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        grid[r * h:(r + 1) * h, k * w:(k + 1) * w] = pixels[i]
-    return grid
 
 
 def epoch_at(step: int, config: TrainConfig, num_images: int) -> float:
     """Passes of D over the `num_images` training images after `step` generator steps."""
     return step * config.n_dis / data_lib.num_batches_per_epoch(num_images, config.batch_size)
-
-
-def write_eval_results(logdir: str, writer, step: int, epoch: float,
-                       results: Dict[str, float]) -> None:
-    """Records one evaluation: `eval/<metric>` scalars and rows of `<logdir>/metrics.csv`.
-
-    The trainer and the evaluate binary both call it, so their files have one format.
-
-    Args:
-      logdir: the run directory.
-      writer: a `tf.summary` writer of that directory.
-      step, epoch: where the evaluated generator stands.
-      results: {metric: value}.
-    """
-    with writer.as_default(step=step):
-        for k, v in results.items():
-            tf.summary.scalar(f"eval/{k}", v)
-    writer.flush()
-    path = os.path.join(logdir, METRICS_FILE)
-    new = not tf.io.gfile.exists(path)
-    with tf.io.gfile.GFile(path, "a") as f:
-        if new:
-            f.write("step,epoch,metric,value\n")
-        for k, v in results.items():
-            f.write(f"{step},{epoch:.4f},{k},{v:.6g}\n")
-    logging.info("eval at step %d (epoch %.2f): %s", step, epoch,
-                 ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
 
 
 def _format_time(seconds):
@@ -322,6 +295,10 @@ def _format_time(seconds):
 
 class Trainer:
     """Owns a run's loop state: step, checkpoints, summaries, intervals, evaluation hook.
+
+    Every process of a run builds one, multi-worker runs included: all workers run the same
+    loop (samples, evaluations and checkpoints read batch-norm statistics, which is a
+    collective), and the run directory (`sngan_tf.rundir.RunDir`) lets only the chief write.
 
     Args:
       config: the run's settings.
@@ -340,8 +317,9 @@ class Trainer:
         self.config, self.logdir, self.images = config, logdir, images
         self.evaluator, self.run_info = evaluator, run_info
         data_lib.num_batches_per_epoch(len(images), config.batch_size)  # batch <= images, or fail now
-        tf.io.gfile.makedirs(logdir)
-        self._check_or_write_config()
+        strategy = strategy or tf.distribute.get_strategy()
+        self.rundir = rundir_lib.RunDir(logdir, is_chief=strategy.extended.should_checkpoint)
+        self.rundir.check_and_write_config(config.to_dict(), _ARCH_KEYS)
         self.gan = GAN(config, strategy)
         self.fixed_z = tf.Variable(
             models.sample_z(config.model, config.num_grid_samples, [config.seed, -1]),
@@ -349,9 +327,8 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator, discriminator=self.gan.discriminator,
             g_opt=self.gan.g_opt, d_opt=self.gan.d_opt, step=self.gan.step, fixed_z=self.fixed_z)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(logdir, CHECKPOINT_DIR), config.keep_checkpoints)
-        self.writer = tf.summary.create_file_writer(logdir)
+        self.manager = self.rundir.checkpoint_manager(self.checkpoint, config.keep_checkpoints)
+        self.writer = self.rundir.writer
         self._stop_signal = None
         self.lipschitz = (lipschitz_lib.LipschitzMonitor(self.gan.discriminator)
                           if config.lipschitz_interval else None)
@@ -360,23 +337,14 @@ class Trainer:
         pick = np.random.default_rng(config.seed).choice(
             len(images), min(config.num_grid_samples, len(images)), replace=False)
         self._probe_real = tf.constant(images[np.sort(pick)], tf.uint8)
+        self._saved_step = None  # the step of the last checkpoint saved or restored
 
-    # -- run configuration -------------------------------------------------------------
-    def _check_or_write_config(self):
-        path = os.path.join(self.logdir, CONFIG_FILE)
-        current = self.config.to_dict()
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path) as f:
-                saved = json.load(f)
-            diffs = [f"{k}: {saved['model'].get(k)!r} in the logdir, {current['model'][k]!r} now"
-                     for k in _ARCH_KEYS if saved["model"].get(k) != current["model"][k]]
-            if diffs:
-                raise ConfigMismatchError(
-                    f"--logdir={self.logdir} holds a run with different settings ("
-                    + "; ".join(diffs) + "). Use a new --logdir, or the same settings to resume.")
-        with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-            json.dump(current, f, indent=2, sort_keys=True)
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    @property
+    def multi_worker(self) -> bool:
+        """Whether this is one of several worker processes (MultiWorkerMirroredStrategy)."""
+        strategy = self.gan.strategy
+        return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and bool(strategy.cluster_resolver.cluster_spec().jobs))
 
     # -- loop ----------------------------------------------------------------------------
     @property
@@ -388,16 +356,20 @@ class Trainer:
         return epoch_at(step, self.config, len(self.images))
 
     def restore(self) -> int:
-        """Restores the newest readable checkpoint, if any; returns the step it starts from.
+        """Restores the run's newest readable checkpoint, if any; returns the step it starts from.
 
-        A checkpoint damaged by a kill during its write is skipped with a warning, so the
-        run goes on from the one before.
+        Every worker reads the chief's checkpoints. A checkpoint damaged by a kill during
+        its write is skipped with a warning, so the run goes on from the one before.
 
         Raises:
           ConfigMismatchError: checkpoints exist but none fits this model.
         """
+        try:
+            paths = self.rundir.checkpoints()
+        except rundir_lib.RunNotFoundError:
+            paths = []
         errors = []
-        for path in reversed(self.manager.checkpoints):
+        for path in reversed(paths):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
             except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError) as e:
@@ -407,6 +379,7 @@ class Trainer:
             # Keras checkpoints the learning rate; the current settings win on resume.
             self.gan.g_opt.learning_rate = self.config.lr_g
             self.gan.d_opt.learning_rate = self.config.lr_d
+            self._saved_step = self.step
             logging.info("Resumed from %s at step %d.", path, self.step)
             return self.step
         if errors:
@@ -416,27 +389,28 @@ class Trainer:
         return self.step
 
     def _iterator(self):
-        """Data positioned where the run stands: batch step·n_dis of the seeded stream."""
-        dataset = data_lib.make_dataset(self.images, self.config.batch_size, self.config.seed,
-                                        start_batch=self.step * self.config.n_dis)
-        strategy = self.gan.strategy
-        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # One machine: the replicas split each global batch; auto-sharding would only
-            # add a second in-memory copy of the images.
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.OFF)
-            dataset = dataset.with_options(options)
-        return iter(strategy.experimental_distribute_dataset(dataset))
+        """Data positioned where the run stands: batch step·n_dis of the seeded stream.
+
+        Each input pipeline (one per worker) builds the same seeded stream of global
+        batches and keeps only its own replicas' slices of each, in replica order, so the
+        replicas together see exactly the global batch a single device would; no
+        auto-sharding is involved (`data.make_dataset`).
+        """
+        cfg = self.config
+
+        def dataset_fn(input_context):
+            return data_lib.make_dataset(self.images, cfg.batch_size, cfg.seed,
+                                         start_batch=self.step * cfg.n_dis,
+                                         input_context=input_context)
+        return iter(self.gan.strategy.distribute_datasets_from_function(dataset_fn))
 
     def run(self) -> Dict[str, float]:
         """Trains until `train_steps`; returns the last logged scalars."""
         cfg = self.config
         self.restore()
         if self.step == 0:
-            with self.writer.as_default():
-                tf.summary.text("config", "```\n" + json.dumps(cfg.to_dict(), indent=2)
-                                + "\n```\n" + self.run_info, step=0)
+            self.rundir.write_text("config", "```\n" + json.dumps(cfg.to_dict(), indent=2)
+                                   + "\n```\n" + self.run_info)
         if self.step >= cfg.train_steps:
             logging.info("Nothing to do: step %d >= --train_steps=%d.", self.step, cfg.train_steps)
             return {}
@@ -444,7 +418,7 @@ class Trainer:
         images_per_step = cfg.batch_size * cfg.n_dis
         last = {}
         t_log, s_log, t_start, s_start = time.time(), self.step, time.time(), self.step
-        with self._signals():
+        with self._signals() as preemption:
             while self.step < cfg.train_steps:
                 out = self.gan.train_step(iterator)
                 step = self.step
@@ -452,7 +426,7 @@ class Trainer:
                     bad = [k for k, v in out.items() if k != "finite" and not np.isfinite(v)]
                     raise NonFiniteError(
                         f"Non-finite {', '.join(bad)} at step {step}; stopped without saving. "
-                        f"Last good checkpoint: {self.manager.latest_checkpoint}.")
+                        f"Last good checkpoint: {self._latest_checkpoint()}.")
                 if step % cfg.log_every == 0 or step == cfg.train_steps:
                     now = time.time()
                     rate = images_per_step * (step - s_log) / max(now - t_log, 1e-9)
@@ -471,6 +445,10 @@ class Trainer:
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
                     self.save()
                 t_log += time.time() - side_work
+                if preemption is not None:
+                    # Saves (through `save`) and exits (`_preempted`) at the step all
+                    # workers agreed on, if any of them received SIGTERM.
+                    preemption.save_checkpoint_if_preempted()
                 if self._stop_signal is not None:
                     self.save()
                     logging.info("Stopped by signal %d at step %d; checkpoint saved.",
@@ -500,12 +478,7 @@ class Trainer:
 
     def write_samples(self, step):
         """Sample grid from the fixed codes: TensorBoard `samples` and samples/step_N.png."""
-        grid = image_grid(self.gan.generate(self.fixed_z).numpy())
-        with self.writer.as_default(step=step):
-            tf.summary.image("samples", grid[None], step=step)
-        path = os.path.join(self.logdir, "samples", f"step_{step:08d}.png")
-        tf.io.gfile.makedirs(os.path.dirname(path))
-        tf.io.write_file(path, tf.io.encode_png(grid))
+        path = self.rundir.write_samples(step, self.gan.generate(self.fixed_z).numpy())
         logging.info("Sample grid at step %d: %s", step, path)
         return path
 
@@ -530,33 +503,60 @@ class Trainer:
     def write_spectra(self):
         """Singular values of each D layer's used kernel, as the paper's reshaped matrix,
         into `<logdir>/spectra.npz` (one array per layer name, and `step`)."""
-        path = os.path.join(self.logdir, SPECTRA_FILE)
-        buffer = io.BytesIO()  # np.savez seeks back into its file; GFile cannot
+        buffer = io.BytesIO()
         np.savez(buffer, step=np.array(self.step), **self.lipschitz.spectra())
-        with tf.io.gfile.GFile(path + ".tmp", "wb") as f:
-            f.write(buffer.getvalue())
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-        return path
+        return self.rundir.write_file(rundir_lib.SPECTRA_FILE, buffer.getvalue())
+
+    def _latest_checkpoint(self):
+        try:
+            return self.rundir.checkpoints(all_checkpoints=False)[-1]
+        except rundir_lib.RunNotFoundError:
+            return None
 
     def save(self):
-        """Saves a checkpoint, refusing non-finite weights."""
+        """Saves a checkpoint, refusing non-finite weights (every worker calls it)."""
         if not self.gan.all_finite():
             raise NonFiniteError(f"Non-finite weights at step {self.step}; not saved. Last good "
-                                 f"checkpoint: {self.manager.latest_checkpoint}.")
-        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(
-                f"-{self.step}"):
-            return self.manager.latest_checkpoint
-        return self.manager.save(checkpoint_number=self.step)
+                                 f"checkpoint: {self._latest_checkpoint()}.")
+        if self._saved_step != self.step:  # the same decision on every worker
+            self.rundir.save_checkpoint(self.manager, self.step)
+            self._saved_step = self.step
+        return self.rundir.path(rundir_lib.CHECKPOINT_DIR, f"ckpt-{self.step}")
 
     def evaluate(self, step):
         """Runs the evaluator on the current generator and records its results."""
         results = self.evaluator(self.gan)
-        write_eval_results(self.logdir, self.writer, step, self.epoch(step), results)
+        self.rundir.write_eval_results(step, self.epoch(step), results)
         return results
+
+    def _preempted(self):
+        logging.info("Preempted (SIGTERM to a worker) at step %d; all workers saved a "
+                     "checkpoint.", self.step)
+        raise SystemExit(128 + signal.SIGTERM)
 
     @contextlib.contextmanager
     def _signals(self):
-        """SIGINT/SIGTERM finish the current step, save a checkpoint and exit."""
+        """Yields the preemption handler of a multi-worker run, else None.
+
+        One process: SIGINT/SIGTERM finish the current step, save a checkpoint and exit.
+        Several workers: saving is a collective, so they must all save at the same step;
+        TensorFlow's `PreemptionCheckpointHandler` agrees on that step through the
+        coordination service when any worker receives SIGTERM, then calls `save` and
+        `_preempted` on every worker. It is given its own empty checkpoint (its run counter
+        starts at 0 on every worker at each start); the run's state is saved by `save`
+        and restored by `restore`.
+        """
+        if self.multi_worker:
+            strategy = self.gan.strategy
+            handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+                strategy.cluster_resolver,
+                # A folder that never exists: the handler restores nothing of its own.
+                tf.train.CheckpointManager(tf.train.Checkpoint(), os.path.join(
+                    self.logdir, "no_preemption_handler_checkpoints"), 1),
+                termination_config=tf.distribute.experimental.TerminationConfig(
+                    exit_fn=self._preempted, save_fn=self.save))
+            yield handler
+            return
         def handler(signum, _):
             self._stop_signal = signum
         try:
@@ -564,54 +564,7 @@ class Trainer:
         except ValueError:  # not the main thread: leave signals alone
             previous = {}
         try:
-            yield
+            yield None
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
-
-
-# -- opening a finished or running run (evaluate and sample binaries) ----------------------
-def load_run_config(logdir: str) -> TrainConfig:
-    """The TrainConfig a run was trained with, read from its `config.json`.
-
-    Raises:
-      RunNotFoundError: no such directory, or no config.json in it.
-    """
-    if not tf.io.gfile.isdir(logdir):
-        raise RunNotFoundError(f"--logdir={logdir}: no such directory")
-    path = os.path.join(logdir, CONFIG_FILE)
-    if not tf.io.gfile.exists(path):
-        raise RunNotFoundError(f"--logdir={logdir} has no {CONFIG_FILE}: not a sngan_tf run")
-    with tf.io.gfile.GFile(path) as f:
-        return TrainConfig.from_dict(json.load(f))
-
-
-def list_checkpoints(logdir: str, all_checkpoints: bool = False) -> List[str]:
-    """The latest checkpoint of a run, or all those its CheckpointManager keeps (oldest first).
-
-    Raises:
-      RunNotFoundError: the run has no checkpoint yet.
-    """
-    directory = os.path.join(logdir, CHECKPOINT_DIR)
-    state = tf.train.get_checkpoint_state(directory) if tf.io.gfile.isdir(directory) else None
-    if state is None or not state.model_checkpoint_path:
-        raise RunNotFoundError(f"--logdir={logdir} has no checkpoint in {directory}")
-    if all_checkpoints:
-        return list(state.all_model_checkpoint_paths)
-    return [state.model_checkpoint_path]
-
-
-def restore_generator(gan: GAN, path: str) -> int:
-    """Loads the generator and step of checkpoint `path` into `gan`; returns the step.
-
-    The discriminator and optimizers are left alone (`expect_partial`), but every
-    generator variable must be in the checkpoint.
-
-    Raises:
-      RunNotFoundError: `path` is not a checkpoint.
-    """
-    if not tf.io.gfile.exists(path + ".index"):
-        raise RunNotFoundError(f"{path} is not a checkpoint (no {path}.index)")
-    status = tf.train.Checkpoint(generator=gan.generator, step=gan.step).restore(path)
-    status.expect_partial().assert_existing_objects_matched()
-    return int(gan.step.numpy())

@@ -1,0 +1,249 @@
+"""Multi-worker training with real worker processes, started by scripts/launch_workers.py.
+
+Two local workers with one CPU replica each (MultiWorkerMirroredStrategy over gRPC on
+localhost) train the DCGAN with SN in D and batch norm in G, global batch 8, on 64 random
+images. The uninterrupted 2-worker run is compared with a single-process run on the same
+global batch, then a second 2-worker run is preempted (SIGTERM), resumed, killed (SIGKILL
+of a worker), resumed again and must end bitwise equal to the uninterrupted one.
+"""
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from sngan_tf import models, training
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STEPS = 6
+_LAUNCH_TIMEOUT_S = 600  # generous: CI machines may be shared
+
+
+def _checkpoint_values(path):
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if "save_counter" not in name and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def _scalars(logdir, tag):
+    """{step: value} of a scalar tag over every event file of `logdir`."""
+    values = {}
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(v.tensor))
+    return values
+
+
+class _Launch:
+    """scripts/launch_workers.py in its own process group, its output read line by line."""
+
+    def __init__(self, train_args):
+        cmd = [sys.executable, os.path.join(_ROOT, "scripts", "launch_workers.py"),
+               "--num_workers=2", "--", *train_args]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        self.lines, self.pids = [], {}
+        # Bounded: whatever happens, the launcher and its workers end by this deadline.
+        self._watchdog = threading.Timer(_LAUNCH_TIMEOUT_S, self.kill_all)
+        self._watchdog.start()
+
+    def kill_all(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def read_until(self, pattern):
+        """Reads output until a line matches `pattern`; returns the match (None at the end)."""
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            found = re.match(r"\[launcher\] worker (\d+): pid (\d+)", line)
+            if found:
+                self.pids[int(found.group(1))] = int(found.group(2))
+            found = re.search(pattern, line)
+            if found:
+                return found
+        return None
+
+    def wait(self):
+        """Reads the rest; returns (exit code, whole output)."""
+        self.read_until(r"(?!)")
+        code = self.proc.wait()
+        self._watchdog.cancel()
+        self.kill_all()  # nothing should be left; make sure
+        return code, "".join(self.lines)
+
+
+class DescribeWorkerFailureTest(tf.test.TestCase):
+    """The lost peer is named, not this worker's own devices (messages seen in the tests)."""
+
+    def test_names_the_peer(self):
+        cases = {
+            "Collective ops is aborted by: Error reported from /job:worker/task:1: Task "
+            "/job:worker/replica:0/task:1 heartbeat timeout. [[{{node CollectiveReduceV2}}]] "
+            "/job:worker/replica:0/task:0/device:CPU:0": ("worker 1", "heartbeats"),
+            "Collective ops is aborted by: Connection reset by peer\nAdditional GRPC error "
+            "information from remote target /job:worker/replica:0/task:1 while calling "
+            "/tensorflow.WorkerService/RecvBuf /job:worker/replica:0/task:0/device:CPU:0":
+                ("worker 1", "connection was lost"),
+            "Collective ops is aborted by: Connection reset by peer\nAdditional GRPC error "
+            "information from remote target /job:worker/replica:0/task:0 while calling "
+            "/tensorflow.WorkerService/CompleteInstance": ("worker 0", "connection was lost"),
+        }
+        for message, (who, why) in cases.items():
+            text = training.describe_worker_failure(
+                tf.errors.UnavailableError(None, None, message))
+            self.assertStartsWith(text, f"lost {who} (/job:worker/replica:0/task:{who[-1]})")
+            self.assertIn(why, text)
+
+
+class MultiWorkerTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.images = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+        cls.data = os.path.join(cls.root, "images")
+        os.makedirs(cls.data)
+        for i, image in enumerate(cls.images):
+            Image.fromarray(image).save(os.path.join(cls.data, f"{i:02d}.png"))
+        # The uninterrupted 2-worker run, a checkpoint after every step.
+        cls.uninterrupted = os.path.join(cls.root, "uninterrupted")
+        code, cls.uninterrupted_log = _Launch(
+            cls._args(cls.uninterrupted, "--checkpoint_every=1",
+                      f"--keep_checkpoints={_STEPS}")).wait()
+        assert code == 0, cls.uninterrupted_log[-5000:]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    @classmethod
+    def _args(cls, logdir, *extra):
+        return ["--dataset=image_folder", f"--data_dir={cls.data}",
+                f"--cache_dir={cls.root}/cache", f"--logdir={logdir}", "--arch=dcgan",
+                "--norm=spectral", "--g_batchnorm", "--batch_size=8",
+                f"--train_steps={_STEPS}", "--log_every=1", "--sample_every=1000",
+                "--deterministic", "--seed=0", *extra]
+
+    def test_two_workers_equal_one_process_on_the_same_global_batch(self):
+        # Single process, one device, global batch 8. Its batch norm uses the synchronised
+        # formula (E[x²] - E[x]², what the workers compute over 2 x 4 images): the same
+        # maths, so only the summation order differs. tf.nn.moments' two-pass variance
+        # differs from it by ~1e-4 relative in the moving variances after 2 steps.
+        tf.keras.utils.set_random_seed(0)  # as sngan_tf.train does before building
+        config = training.TrainConfig(
+            model=models.ModelConfig(arch="dcgan", norm="spectral", g_batchnorm=True,
+                                     sync_batchnorm=True),
+            batch_size=8, train_steps=_STEPS, log_every=1, sample_every=1000,
+            checkpoint_every=1, keep_checkpoints=_STEPS, seed=0)
+        single = os.path.join(self.root, "single")
+        trainer = training.Trainer(config, single, self.images,
+                                   tf.distribute.OneDeviceStrategy("/cpu:0"))
+        trainer.run()
+
+        # After one D and one G update: every variable (weights, each u and sigma, batch-norm
+        # statistics, Adam's m and v) within 1e-5 relative (norm of the difference over
+        # the norm of the variable), or 1e-7 in norm: float32 noise in a variable as small
+        # as G's batch-norm beta after one Adam step (norm ~1e-3, elements lr·g/(|g|+ε)),
+        # measured at 1.2e-5 relative. A wrong slice of the batch moves such variables
+        # by ~lr per element, 1e4 times more.
+        want = _checkpoint_values(os.path.join(single, "checkpoints", "ckpt-1"))
+        got = _checkpoint_values(os.path.join(self.uninterrupted, "checkpoints", "ckpt-1"))
+        self.assertEqual(want.keys(), got.keys())
+        self.assertGreater(len(want), 70)
+        self.assertTrue(any(name.endswith("/u/.ATTRIBUTES/VARIABLE_VALUE") for name in want))
+        self.assertTrue(any("moving_variance" in name for name in want))
+        worst = 0.0
+        for name, value in want.items():
+            difference = np.linalg.norm(value.astype(np.float64) - got[name])
+            relative = difference / max(np.linalg.norm(value.astype(np.float64)), 1e-30)
+            worst = max(worst, relative)
+            if difference > 1e-7:
+                self.assertLessEqual(relative, 1e-5, name)
+        print(f"\n2 workers vs 1 process after 1 step: max relative difference {worst:.3g}")
+        # Every step's losses: the runs stay together (Adam's sign-like first steps turn the
+        # summation-order noise of near-zero gradients into differences of up to 2·lr in
+        # single weights, so later checkpoints are compared at run level, not bit level).
+        for tag in ("loss/d", "loss/g", "d_out/real", "d_out/fake"):
+            want_scalars, got_scalars = _scalars(single, tag), _scalars(self.uninterrupted, tag)
+            self.assertEqual(sorted(got_scalars), list(range(1, _STEPS + 1)), tag)
+            for step, value in want_scalars.items():
+                self.assertAllClose(value, got_scalars[step], rtol=2e-3, atol=1e-3,
+                                    msg=f"{tag} at step {step}")
+
+        # Only the chief wrote the run directory: one config, one event file, no stray
+        # folders or worker checkpoints.
+        self.assertCountEqual(
+            [f for f in os.listdir(self.uninterrupted) if not f.startswith("events.")],
+            ["config.json", "checkpoints", "samples"])
+        self.assertLen(glob.glob(os.path.join(self.uninterrupted, "events.*")), 1)
+        self.assertCountEqual(
+            os.listdir(os.path.join(self.uninterrupted, "samples")), ["step_00000006.png"])
+
+    def test_preemption_and_a_killed_worker_then_resume_exactly(self):
+        logdir = os.path.join(self.root, "faults")
+        args = self._args(logdir, "--checkpoint_every=2")
+
+        # SIGTERM to worker 1 (a preemption notice): both save at the step they agree on
+        # through TensorFlow's PreemptionCheckpointHandler, then exit with 143.
+        launch = _Launch(args)
+        self.assertIsNotNone(launch.read_until(r"\[worker 0\].*step 1/"))
+        os.kill(launch.pids[1], signal.SIGTERM)
+        code, log = launch.wait()
+        self.assertEqual(code, 143, log[-5000:])
+        saved = [int(s) for s in re.findall(r"\[worker 0\].*Preempted.* at step (\d+)", log)]
+        self.assertLen(saved, 1, log[-5000:])
+        self.assertRegex(log, rf"\[worker 1\].*Preempted.* at step {saved[0]};")
+        self.assertLess(saved[0], _STEPS - 1)
+        self.assertTrue(os.path.exists(os.path.join(logdir, "checkpoints",
+                                                    f"ckpt-{saved[0]}.index")))
+
+        # Rerun: resumes there. SIGKILL worker 1 one step later: worker 0 must stop on its
+        # own with an error naming the lost worker, within 60 s.
+        launch = _Launch(args)
+        self.assertIsNotNone(launch.read_until(rf"Resumed from .*ckpt-{saved[0]} "))
+        self.assertIsNotNone(launch.read_until(r"\[worker 0\].*step \d+/"))
+        os.kill(launch.pids[1], signal.SIGKILL)
+        killed = time.time()
+        code, log = launch.wait()
+        seconds = time.time() - killed
+        self.assertEqual(code, 128 + signal.SIGKILL, log[-5000:])
+        self.assertRegex(log, r"\[worker 0\] error: lost worker 1 \(/job:worker/replica:0/"
+                              r"task:1\)")
+        ended = re.search(r"worker 0 ended: exit code 1, ([\d.]+) s after worker 1 failed", log)
+        self.assertIsNotNone(ended, log[-5000:])
+        self.assertNotIn("killing it", log)  # the survivor stopped by itself
+        self.assertLessEqual(seconds, 60)
+        print(f"\nsurvivor stopped {float(ended.group(1)):.1f} s after the SIGKILL "
+              f"(launcher ended after {seconds:.1f} s)")
+
+        # Rerun to the end: bitwise the uninterrupted run's final checkpoint.
+        code, log = _Launch(args).wait()
+        self.assertEqual(code, 0, log[-5000:])
+        self.assertIn("Resumed from", log)
+        want = _checkpoint_values(os.path.join(self.uninterrupted, "checkpoints",
+                                               f"ckpt-{_STEPS}"))
+        got = _checkpoint_values(os.path.join(logdir, "checkpoints", f"ckpt-{_STEPS}"))
+        self.assertEqual(want.keys(), got.keys())
+        for name in want:
+            self.assertAllEqual(want[name], got[name], msg=name)
+
+
+if __name__ == "__main__":
+    tf.test.main()
