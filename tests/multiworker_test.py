@@ -139,6 +139,7 @@ class MultiWorkerTest(tf.test.TestCase):
                 f"--cache_dir={cls.root}/cache", f"--logdir={logdir}", "--arch=dcgan",
                 "--norm=spectral", "--g_batchnorm", "--batch_size=8",
                 f"--train_steps={_STEPS}", "--log_every=1", "--sample_every=1000",
+                "--lipschitz_every=3",  # under several workers too, not at every step
                 "--deterministic", "--seed=0", *extra]
 
     def test_two_workers_equal_one_process_on_the_same_global_batch(self):
