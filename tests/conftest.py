@@ -3,6 +3,7 @@
 The logical devices must be configured before TensorFlow initialises its runtime, so it
 happens here, before any test module runs an op.
 """
+import glob
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,6 +17,17 @@ tf.config.set_logical_device_configuration(
 
 
 _MIRRORED = []
+
+
+def read_scalars(logdir, tag):
+    """{step: value} of a scalar tag over every event file of `logdir`."""
+    values = {}
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(v.tensor))
+    return values
 
 
 def mirrored_strategy():

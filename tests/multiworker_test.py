@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from conftest import read_scalars
 from sngan_tf import models, training
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,17 +33,6 @@ def _checkpoint_values(path):
     reader = tf.train.load_checkpoint(path)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
             if "save_counter" not in name and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
-
-
-def _scalars(logdir, tag):
-    """{step: value} of a scalar tag over every event file of `logdir`."""
-    values = {}
-    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                if v.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(v.tensor))
-    return values
 
 
 class _Launch:
@@ -182,7 +172,8 @@ class MultiWorkerTest(tf.test.TestCase):
         # summation-order noise of near-zero gradients into differences of up to 2·lr in
         # single weights, so later checkpoints are compared at run level, not bit level).
         for tag in ("loss/d", "loss/g", "d_out/real", "d_out/fake"):
-            want_scalars, got_scalars = _scalars(single, tag), _scalars(self.uninterrupted, tag)
+            want_scalars = read_scalars(single, tag)
+            got_scalars = read_scalars(self.uninterrupted, tag)
             self.assertEqual(sorted(got_scalars), list(range(1, _STEPS + 1)), tag)
             for step, value in want_scalars.items():
                 self.assertAllClose(value, got_scalars[step], rtol=2e-3, atol=1e-3,

@@ -89,13 +89,15 @@ def _build_study(study):
     os.makedirs(os.path.join(study, "not_a_run"))
 
 
-class PlotStudyTest(tf.test.TestCase):
+class _PlottedStudy(tf.test.TestCase):
+    """A synthetic study, built by `build(study_dir)`, plotted once for the class."""
+    build = None
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.study = tempfile.mkdtemp()
-        _build_study(cls.study)
+        cls.build(cls.study)
         cls.output_dir = os.path.join(cls.study, "figures")
         cls.written = plot_study.plot_study(cls.study, cls.output_dir)
         with open(cls.written["results"]) as f:
@@ -105,6 +107,10 @@ class PlotStudyTest(tf.test.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.study, ignore_errors=True)
         super().tearDownClass()
+
+
+class PlotStudyTest(_PlottedStudy):
+    build = staticmethod(_build_study)
 
     def test_writes_every_figure_as_a_readable_png(self):
         # Labels are the configuration folders (bn_run), not config.json's norm.
@@ -271,22 +277,8 @@ def _mean_std(values):
     return np.mean(values), np.std(values, ddof=1)
 
 
-class MultiSeedStudyTest(tf.test.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.study = tempfile.mkdtemp()
-        _build_multi_seed_study(cls.study)
-        cls.output_dir = os.path.join(cls.study, "figures")
-        cls.written = plot_study.plot_study(cls.study, cls.output_dir)
-        with open(cls.written["results"]) as f:
-            cls.results = f.read()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.study, ignore_errors=True)
-        super().tearDownClass()
+class MultiSeedStudyTest(_PlottedStudy):
+    build = staticmethod(_build_multi_seed_study)
 
     def test_writes_every_figure(self):
         expected = {"metric_per_epoch", "lipschitz", "operator_norm_vs_sigma", "spectra",

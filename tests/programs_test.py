@@ -5,7 +5,6 @@ per step); evaluation uses a tiny stand-in classifier SavedModel (8x8 input, 12-
 `pool_3`) and an image folder, so everything runs offline in seconds.
 """
 import csv
-import glob
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from conftest import read_scalars
 from sngan_tf import eval as eval_lib
 from sngan_tf import evaluate
 from sngan_tf import models
@@ -37,17 +37,6 @@ class _ToyClassifier(tf.Module):
     def __call__(self, x):
         pool = tf.reshape(tf.nn.avg_pool2d(x, 4, 4, "VALID"), [tf.shape(x)[0], 12])
         return {"pool_3": pool, "logits": tf.matmul(pool, self.w)}
-
-
-def _read_events(logdir, tag):
-    """{step: value} of a scalar tag over every event file of `logdir`."""
-    values = {}
-    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                if v.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(v.tensor))
-    return values
 
 
 class ProgramsTest(tf.test.TestCase):
@@ -182,8 +171,8 @@ class ProgramsTest(tf.test.TestCase):
         self.assertEqual([(r["step"], r["epoch"]) for r in rows],
                          [("1", "0.2500"), ("2", "0.5000")])  # 16 images / batch 4
         self.assertAllClose([float(r["value"]) for r in rows], [fd[1], fd[2]], rtol=1e-5)
-        self.assertAllClose(_read_events(logdir, f"eval/{_METRIC}"), fd, rtol=1e-6)
-        self.assertAllClose(_read_events(second, f"eval/{_METRIC}"), {1: fd[1]}, rtol=1e-6)
+        self.assertAllClose(read_scalars(logdir, f"eval/{_METRIC}"), fd, rtol=1e-6)
+        self.assertAllClose(read_scalars(second, f"eval/{_METRIC}"), {1: fd[1]}, rtol=1e-6)
 
     def test_evaluate_errors_come_before_any_loading(self):
         no_checkpoint = self._out("no_checkpoint")
