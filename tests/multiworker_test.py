@@ -183,7 +183,7 @@ class MultiWorkerTest(tf.test.TestCase):
         # folders or worker checkpoints.
         self.assertCountEqual(
             [f for f in os.listdir(self.uninterrupted) if not f.startswith("events.")],
-            ["config.json", "checkpoints", "samples"])
+            ["config.json", "checkpoints", "samples", "spectra.npz"])
         self.assertLen(glob.glob(os.path.join(self.uninterrupted, "events.*")), 1)
         self.assertCountEqual(
             os.listdir(os.path.join(self.uninterrupted, "samples")), ["step_00000006.png"])
