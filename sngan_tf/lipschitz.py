@@ -18,7 +18,7 @@ the upper bound. `LipschitzMonitor` keeps warm-started power-iteration vectors s
 measuring during training costs a few iterations per layer.
 """
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -147,8 +147,9 @@ def interpolates(real: tf.Tensor, fake: tf.Tensor, seed) -> tf.Tensor:
 
 
 def _chain_factor(layer):
-    """How a non-linear-layer of a chain enters the product bound: 1 for 1-Lipschitz
-    activations and reshapes, None (no bound) for anything else."""
+    """The Lipschitz constant a layer without weights adds to the product bound: 1 for
+    reshapes and 1-Lipschitz activations, max(1, α) for LeakyReLU, None (no bound known)
+    for anything else."""
     if isinstance(layer, (tf.keras.layers.InputLayer, tf.keras.layers.Flatten,
                           tf.keras.layers.Reshape)):
         return 1.0
@@ -193,6 +194,9 @@ class LipschitzMonitor:
         self._x = {}
         self._steps = {l.name: power_iteration_step(linear_map(l)) for l in self.linear}
         self._reason = self._bound_unavailable_reason()
+        self._other_factors = 1.0 if self._reason else float(np.prod([
+            _chain_factor(l) for l in discriminator.layers
+            if not isinstance(l, _LINEAR + (tf.keras.layers.BatchNormalization,))]))
         self._grad_norms = tf.function(lambda x: input_gradient_norms(discriminator, x))
 
     def _bound_unavailable_reason(self) -> Optional[str]:
@@ -227,7 +231,8 @@ class LipschitzMonitor:
         network is not a chain of layers with known norms, e.g. the ResNet)."""
         if self._reason is not None:
             return math.nan
-        return float(np.prod([norms[l.name] for l in self.linear + self.batchnorm]))
+        return self._other_factors * float(
+            np.prod([norms[l.name] for l in self.linear + self.batchnorm]))
 
     def measure(self, real: tf.Tensor, fake: tf.Tensor, seed=(0, 0)) -> Dict[str, float]:
         """All scalars, keyed by their TensorBoard tag (without the `lipschitz/` prefix):

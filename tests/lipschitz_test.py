@@ -82,7 +82,7 @@ class OperatorNormTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(again, sigma, rtol=1e-5)
 
 
-def _tiny_chain(dtype="float32", spectral=False):
+def _tiny_chain(dtype="float32", spectral=False, slope=0.2):
     """conv(stride 2) -> batch norm -> leaky relu -> flatten -> dense, on 6x6x2 images."""
     conv = sn_layers.SNConv2D if spectral else tf.keras.layers.Conv2D
     dense = sn_layers.SNDense if spectral else tf.keras.layers.Dense
@@ -92,7 +92,7 @@ def _tiny_chain(dtype="float32", spectral=False):
         x = tf.keras.Input((6, 6, 2), dtype=dtype)
         h = conv(4, 3, strides=2, padding="same", name="conv")(x)
         h = tf.keras.layers.BatchNormalization(name="bn")(h)
-        h = tf.keras.layers.LeakyReLU(0.2)(h)
+        h = tf.keras.layers.LeakyReLU(slope)(h)
         model = tf.keras.Model(x, dense(1, name="dense")(tf.keras.layers.Flatten()(h)))
     finally:
         tf.keras.mixed_precision.set_global_policy(previous)
@@ -138,6 +138,15 @@ class BoundsTest(tf.test.TestCase):
         self.assertAllClose(norms["dense"], dense_exact, rtol=1e-4)
         self.assertAllClose(monitor.upper_bound(norms), conv_exact * bn_exact * dense_exact,
                             rtol=1e-4)
+
+    def test_steep_activation_enters_the_bound(self):
+        flat, steep = _tiny_chain(slope=0.2), _tiny_chain(slope=2.0)  # same seeded weights
+        steep.set_weights(flat.get_weights())
+        bounds = []
+        for model in (flat, steep):
+            monitor = lipschitz.LipschitzMonitor(model, tol=1e-9, max_iters=5000)
+            bounds.append(monitor.upper_bound(monitor.layer_norms()))
+        self.assertAllClose(bounds[1], 2.0 * bounds[0], rtol=1e-4)
 
     def test_lower_bound_never_exceeds_upper_bound_on_sn_discriminator(self):
         for norm in ("spectral", "batch"):
