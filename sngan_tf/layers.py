@@ -21,8 +21,9 @@ def power_iteration(w_t, u, num_iters=1, eps=_EPS):
     """Power iteration for the largest singular value of W, given Wᵀ.
 
     Args:
-      w_t: float32 matrix of shape (fan_in, out), the paper's Wᵀ (see `kernel_matrix`).
-      u: float32 vector of shape (out,), the current left singular vector estimate.
+      w_t: matrix of shape (fan_in, out), the paper's Wᵀ (see `kernel_matrix`), float32
+        (float64 under the float64 policy).
+      u: vector of shape (out,) of w_t's dtype, the current left singular vector estimate.
       num_iters: iterations to run (the paper uses 1 per training step).
       eps: epsilon of the normalisation.
 
@@ -71,8 +72,9 @@ class _SpectralNormMixin:
         self.eps = float(eps)
 
     def add_weight(self, *args, **kwargs):
-        # The power iteration and σ run in float32 whatever the compute dtype, so the
-        # kernel must not be auto-cast to bf16/fp16 on read; `call` casts W/σ instead.
+        # The power iteration and σ run in the variable dtype (float32 under mixed
+        # precision), so the kernel must not be auto-cast to bf16/fp16 on read; `call`
+        # casts W/σ instead.
         if (args[0] if args else kwargs.get("name")) == "kernel":  # Dense passes it by position
             kwargs["experimental_autocast"] = False
         return super().add_weight(*args, **kwargs)
@@ -81,7 +83,7 @@ class _SpectralNormMixin:
         out = self.kernel.shape[-1]
         # ONLY_FIRST_REPLICA: u depends on W alone, identical on every replica; under
         # tf.distribute the first replica's value is written to all, keeping them in step.
-        common = dict(trainable=False, dtype=tf.float32, experimental_autocast=False,
+        common = dict(trainable=False, dtype=self.dtype, experimental_autocast=False,
                       synchronization=tf.VariableSynchronization.ON_WRITE,
                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.u = self.add_weight(name="u", shape=(out,), initializer=_UnitNormal(), **common)

@@ -16,14 +16,17 @@ class GANLoss:
     """A loss as two pure functions: D's from real and fake logits, G's from fake logits.
 
     `discriminator(real_logits, fake_logits)` returns (d_loss, d_loss_real, d_loss_fake);
-    `generator(fake_logits)` returns g_loss. All are means over the batch, in float32.
+    `generator(fake_logits)` returns g_loss. All are means over the batch, in float32
+    (float64 under the float64 policy).
     """
     discriminator: Callable
     generator: Callable
 
 
 def _logits(x):
-    x = tf.cast(x, tf.float32)  # logits may come in bf16/fp16 under mixed precision
+    x = tf.convert_to_tensor(x)
+    if x.dtype in (tf.bfloat16, tf.float16):  # logits under mixed precision
+        x = tf.cast(x, tf.float32)
     x.shape.assert_has_rank(2)
     return x
 

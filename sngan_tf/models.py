@@ -122,9 +122,10 @@ def _normal_init():
     return tf.keras.initializers.RandomNormal(stddev=0.02)  # DCGAN and the authors' code
 
 
-def _float32(x, name):
-    # Under mixed precision the outputs (images, logits) are returned in float32.
-    return tf.keras.layers.Activation("linear", dtype="float32", name=name)(x)
+def _output(x, name):
+    # The outputs (images, logits) come in the variable dtype: float32 under mixed precision.
+    dtype = tf.keras.mixed_precision.global_policy().variable_dtype
+    return tf.keras.layers.Activation("linear", dtype=dtype, name=name)(x)
 
 
 def make_generator(config: ModelConfig) -> tf.keras.Model:
@@ -151,7 +152,7 @@ def make_generator(config: ModelConfig) -> tf.keras.Model:
         h = f.conv(3, 3, 1, "conv4")(h)
     else:
         h = _resnet_generator(f, z, config)
-    return tf.keras.Model(z, _float32(tf.tanh(h), "images"), name="generator")
+    return tf.keras.Model(z, _output(tf.tanh(h), "images"), name="generator")
 
 
 def make_discriminator(config: ModelConfig) -> tf.keras.Model:
@@ -182,7 +183,7 @@ def make_discriminator(config: ModelConfig) -> tf.keras.Model:
         logits = f.dense(1, "dense")(tf.keras.layers.Flatten()(h))
     else:
         logits = _resnet_discriminator(x, spectral, batch, config)
-    return tf.keras.Model(x, _float32(logits, "logits"), name="discriminator")
+    return tf.keras.Model(x, _output(logits, "logits"), name="discriminator")
 
 
 # ResNet (paper appendix, Table 4; Miyato's sngan_projection `resnet_32.py`): Glorot

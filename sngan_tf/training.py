@@ -35,7 +35,9 @@ from sngan_tf import rundir as rundir_lib
 # Raised by the Trainer; defined with the run directory they are about.
 from sngan_tf.rundir import ConfigMismatchError, RunNotFoundError  # pylint: disable=unused-import
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# float64: slow (no oneDNN kernels); for numerical checks, where float32 rounding noise
+# would hide the maths (tests/multiworker_test.py).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "float64")
 # Settings that change the variables of a run: a resume with different values would
 # restore half a model, so it is refused.
 _ARCH_KEYS = ("arch", "norm", "g_batchnorm", "image_size", "z_dim", "cnn_variant")
@@ -217,8 +219,9 @@ class GAN(tf.Module):
         return out
 
     def generate(self, z):
-        """Images from codes with the generator in inference mode (batch-norm averages)."""
-        return self.generator(z, training=False)
+        """float32 images from codes with the generator in inference mode (batch-norm
+        averages)."""
+        return tf.cast(self.generator(z, training=False), tf.float32)  # a no-op but in float64
 
     def sigmas(self) -> Dict[str, float]:
         """The latest σ estimate of every SN layer of the discriminator."""

@@ -1,9 +1,10 @@
 """mixed_float16 (the GPU policy) as far as CPU kernels allow: loss scaling applied and undone,
-SN's power iteration and σ in float32, a training step that runs and stays finite."""
+SN's power iteration and σ in float32, a training step that runs and stays finite. float64
+(for numerical checks): nothing in the step is rounded to float32."""
 import numpy as np
 import tensorflow as tf
 
-from sngan_tf import data, models, training
+from sngan_tf import data, losses, models, training
 
 
 class MixedFloat16Test(tf.test.TestCase):
@@ -51,6 +52,36 @@ class MixedFloat16Test(tf.test.TestCase):
             w = layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1])
             self.assertAllClose(layer.sigma, np.linalg.svd(w, compute_uv=False)[0], rtol=0.5)
         self.assertEqual(gan.generator(tf.zeros((2, 100))).dtype, tf.float32)
+
+
+class Float64Test(tf.test.TestCase):
+
+    def test_every_variable_and_output_is_float64_and_a_step_runs(self):
+        config = training.TrainConfig(
+            model=models.ModelConfig(arch="dcgan", norm="spectral", g_batchnorm=True),
+            batch_size=4, precision="float64")
+        gan = training.GAN(config)
+        images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+        out = gan.train_step(iter(data.make_dataset(images, 4, 0)))
+        self.assertTrue(bool(out["finite"]))
+        # u and sigma too: the power iteration does not round W to float32.
+        sn = gan.sn_layers
+        self.assertLen(sn, 4)
+        for layer in sn:
+            self.assertEqual(layer.u.dtype, tf.float64, layer.name)
+            self.assertEqual(layer.sigma.dtype, tf.float64, layer.name)
+        variables = (gan.generator.variables + gan.discriminator.variables
+                     + gan.g_opt.variables + gan.d_opt.variables)
+        self.assertEqual({v.dtype for v in variables if v.dtype.is_floating}, {tf.float64})
+        z = models.sample_z(config.model, 2, [0, 0])
+        images = gan.generator(z, training=False)
+        self.assertEqual(images.dtype, tf.float64)
+        self.assertEqual(gan.discriminator(images, training=False).dtype, tf.float64)
+        # The loss keeps float64: a difference float32 would round away survives.
+        logits = tf.constant([[1.0], [1.0 + 1e-12]], tf.float64)
+        self.assertEqual(losses.non_saturating_generator(logits).dtype, tf.float64)
+        self.assertNotEqual(float(losses.non_saturating_generator(logits[1:])),
+                            float(losses.non_saturating_generator(logits[:1])))
 
 
 if __name__ == "__main__":
