@@ -376,7 +376,8 @@ def machine_line(m):
     """One line naming the machine, for the printed table and the README."""
     threads = "default" if not (m["intra_op_threads"] or m["inter_op_threads"]) else (
         f"intra {m['intra_op_threads']}, inter {m['inter_op_threads']}")
-    line = (f"{m['cpu']} ({', '.join(m['cpu_flags']) or 'no AVX2'}), {m['cores']} cores, "
+    cpu = m["cpu"] + (f" {m['cpu_family_model']}" if m.get("cpu_family_model") else "")
+    line = (f"{cpu} ({', '.join(m['cpu_flags']) or 'no AVX2'}), {m['cores']} cores, "
             f"TensorFlow {m['tensorflow']} oneDNN {'on' if m['onednn'] else 'off'}, TF threads "
             f"{threads}")
     if "torch" in m:

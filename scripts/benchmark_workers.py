@@ -27,6 +27,9 @@ from absl import app
 from absl import flags
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sngan_tf import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_list("workers", ["1", "2"], "Numbers of local workers to measure.")
@@ -78,9 +81,11 @@ def main(argv):
             os.path.join(data_dir, f"{i:04d}.png"))
     results = [measure(n, data_dir, root) for n in counts]
     base = results[0]
+    machine = cpu.cpu_description()
+    print(f"machine: {machine['cpu']} {machine['cpu_family_model'] or ''} "
+          f"({', '.join(machine['cpu_flags']) or 'no AVX2'}), {machine['cores']} cores")
     print(f"dcgan, {FLAGS.norm} D, {FLAGS.per_worker_batch} images per worker per step, "
-          f"{FLAGS.threads_per_worker or 'default'} thread(s) per worker, {os.cpu_count()} "
-          "cores")
+          f"{FLAGS.threads_per_worker or 'default'} thread(s) per worker")
     print("workers  global batch  step ms  images/s  step time vs 1 worker")
     for r in results:
         r["step_ratio"] = r["step_ms"] / base["step_ms"] if base["workers"] == 1 else None
@@ -92,7 +97,7 @@ def main(argv):
             json.dump({"per_worker_batch": FLAGS.per_worker_batch, "steps": FLAGS.steps,
                        "log_every": FLAGS.log_every, "norm": FLAGS.norm,
                        "threads_per_worker": FLAGS.threads_per_worker,
-                       "cpu_count": os.cpu_count(), "results": results}, f, indent=2)
+                       "machine": machine, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

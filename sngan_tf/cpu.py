@@ -41,24 +41,32 @@ def onednn_enabled():
 
 
 def cpu_description():
-    """The CPU's model name, the speed-relevant flags it has, and the cores this process
-    may use (its affinity mask, which containers and `taskset` narrow)."""
-    model, flags = None, None
+    """The CPU's model name, family and model numbers (virtual machines often name only
+    "AMD EPYC"; the numbers tell its generations apart), the speed-relevant flags it has,
+    and the cores this process may use (its affinity mask, which containers and `taskset`
+    narrow)."""
+    model, flags, fields = None, None, {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
+                key = key.strip()
+                if key == "model name" and model is None:
                     model = value.strip()
-                elif key.strip() == "flags" and flags is None:
+                elif key == "flags" and flags is None:
                     flags = set(value.split())
+                elif key in ("cpu family", "model"):
+                    fields.setdefault(key, value.strip())
     except OSError:
         pass
+    family_model = (f"family {fields['cpu family']} model {fields['model']}"
+                    if len(fields) == 2 else None)
     model, flags = model or platform.processor() or "unknown", flags or set()
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
-    return {"cpu": model, "cpu_flags": [f for f in _FLAGS if f in flags],
+    return {"cpu": model, "cpu_family_model": family_model,
+            "cpu_flags": [f for f in _FLAGS if f in flags],
             "bf16": "avx512_bf16" in flags or "amx_bf16" in flags, "cores": cores,
             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}

@@ -67,6 +67,10 @@ class CpuDescriptionTest(tf.test.TestCase):
             with open("/proc/cpuinfo") as f:
                 text = f.read()
             self.assertIn(info["cpu"], text)
+            if info["cpu_family_model"] is not None:
+                family, number = info["cpu_family_model"].split()[1::2]
+                self.assertRegex(text, rf"cpu family\s*: {family}\n")
+                self.assertRegex(text, rf"\nmodel\s*: {number}\n")
             self.assertEqual("avx2" in info["cpu_flags"], " avx2" in text)
             self.assertEqual(info["bf16"], "avx512_bf16" in text or "amx_bf16" in text)
 
