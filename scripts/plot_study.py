@@ -1052,13 +1052,16 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     else:
         notes.append(f"metric_per_epoch.png not written: no run has logged "
                      f"{metric or 'a fid or fd_* metric'} yet.")
-    lipschitz = [g for g in groups if has_lipschitz(g)]
-    if lipschitz:
-        figures["lipschitz"] = plot_lipschitz(lipschitz, out("lipschitz"))
-    for group in groups:
-        if group not in lipschitz:
-            notes.append(f"{group.label}: no lipschitz/* scalars (a run from before they "
-                         "were logged); left out of lipschitz.png.")
+    def plot_those_with(name, has, plot, missing):
+        """`plot` of the groups that `has` the data; a note for each that lacks it."""
+        chosen = [g for g in groups if has(g)]
+        if chosen:
+            figures[name] = plot(chosen, out(name))
+        notes.extend(f"{g.label}: {missing}; left out of {name}.png." for g in groups
+                     if g not in chosen)
+
+    plot_those_with("lipschitz", has_lipschitz, plot_lipschitz,
+                    "no lipschitz/* scalars (a run from before they were logged)")
     operator = [g for g in groups if sn_layers(g)]
     if operator:
         figures["operator_norm_vs_sigma"] = plot_operator_norms(
@@ -1066,13 +1069,8 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     else:
         notes.append("operator_norm_vs_sigma.png not written: no run logged both sigma/<layer> "
                      "and lipschitz/layer/<layer>.")
-    with_spectra = [g for g in groups if mean_spectra(g)]
-    if with_spectra:
-        figures["spectra"] = plot_spectra(with_spectra, out("spectra"))
-    for group in groups:
-        if group not in with_spectra:
-            notes.append(f"{group.label}: no {SPECTRA_FILE} (written at the end of training); "
-                         "left out of spectra.png.")
+    plot_those_with("spectra", mean_spectra, plot_spectra,
+                    f"no {SPECTRA_FILE} (written at the end of training)")
     for group in groups:
         run, name = group.first, f"losses_{_safe(group.label)}"
         if "loss/d" in run.scalars or "loss/g" in run.scalars:

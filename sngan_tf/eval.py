@@ -558,10 +558,10 @@ def mean_and_spread(per_set: list) -> dict:
         return dict(per_set[0])
     out = {}
     for key in per_set[0]:
-        values = np.array([r[key] for r in per_set], np.float64)
         if key == "num_samples":
             out[key] = per_set[0][key]
             continue
+        values = np.array([r[key] for r in per_set], np.float64)
         out[key] = float(values.mean())
         out[f"{key}_std"] = float(values.std(ddof=1))
     out["num_sets"] = len(per_set)
