@@ -6,12 +6,13 @@ images, in float64. The uninterrupted 2-worker run is compared with a single-pro
 the same global batch, then a second 2-worker run is preempted (SIGTERM), resumed, killed
 (SIGKILL of a worker), resumed again and must end bitwise equal to the uninterrupted one.
 
-Why float64: the two runs add the same numbers in a different order. In float32 that
-rounding noise, in gradients that are zero in exact arithmetic, is what Adam's first,
-sign-like updates see, and it moves single weights by up to 2·lr (5e-4) within 5 steps
-(this test with _PRECISION = "float32": see the README, "Several machines"); in float64 the same noise is ~1e-9 times
-smaller, so what remains to compare is the maths: which images each worker takes, the
-synchronised batch norm, u kept identical on both workers.
+Why float64: the two runs add the same numbers in a different order. In float32 Adam's
+first updates magnify that rounding noise in gradient components near zero (m/√v is about
+±1 whatever the gradient's size), and after 5 steps 57 variables differ by more than 1e-5
+relative (up to 5e-3 in weights; measured with _PRECISION = "float32", see the README,
+"Several machines"). In float64 the same noise is ~1e-9 times smaller, so what remains to
+compare is the maths: which images each worker takes, the synchronised batch norm, u kept
+identical on both workers.
 """
 import glob
 import os
