@@ -49,7 +49,8 @@ flags.DEFINE_float("lr_d", 4e-4, "Discriminator Adam learning rate.")
 flags.DEFINE_float("beta1", 0.5, "Adam beta1.")
 flags.DEFINE_float("beta2", 0.999, "Adam beta2.")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and latent codes.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16", "float64"],
+flags.DEFINE_enum("precision", "float32",
+                  ["float32", "mixed_bfloat16", "mixed_float16", "float64"],
                   "Keras dtype policy; SN power iteration stays float32 under the mixed ones; "
                   "float64 is slow, for numerical checks.")
 flags.DEFINE_boolean("jit_compile", False, "Compile the D and G updates with XLA.")
