@@ -27,10 +27,9 @@ from absl import app
 from absl import flags
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from sngan_tf import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
-
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+from sngan_tf import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_list("workers", ["1", "2"], "Numbers of local workers to measure.")
 flags.DEFINE_integer("per_worker_batch", 32, "Batch per worker (global = this x workers).")
