@@ -3,10 +3,12 @@
 `SNDense` and `SNConv2D` keep the raw kernel W as their trainable variable and use
 K·W/σ(W) in the forward pass, where σ(W) is estimated by power iteration with a
 persistent vector `u` (Algorithm 1 of the paper; the authors' Chainer `SNConvolution2D`).
-Unlike Keras's `SpectralNormalization` wrapper they never write W/σ back into the
-kernel, so the gradient flows through σ as in the original and inference never sees a
-stale kernel.
+Unlike Keras's `SpectralNormalization` wrapper (Keras 2 and 3 alike) they never write
+W/σ back into the kernel, so the gradient flows through σ as in the original and
+inference never sees a stale kernel. They are Keras 3 layers: usable in any Keras model,
+saved with `u` in `.keras` files.
 """
+import keras
 import tensorflow as tf
 
 _EPS = 1e-12  # Chainer's `_l2normalize` epsilon in the authors' code.
@@ -51,16 +53,22 @@ def kernel_matrix(kernel):
     return tf.reshape(kernel, [-1, kernel.shape[-1]])
 
 
-class _UnitNormal(tf.keras.initializers.Initializer):
-    """A random unit vector: an isotropic normal sample, normalised."""
+@keras.saving.register_keras_serializable(package="sngan_tf")
+class UnitNormal(keras.initializers.Initializer):
+    """A random unit vector: an isotropic normal sample, normalised (the initial `u`)."""
 
-    def __call__(self, shape, dtype=None, **kwargs):
+    def __call__(self, shape, dtype=None):
         x = tf.random.normal(shape, dtype=dtype or tf.float32)
         return l2_normalize(x)
 
 
 class _SpectralNormMixin:
-    """Shared state and maths of the SN layers: `u`, `sigma` and the normalised kernel."""
+    """Shared state and maths of the SN layers: `u`, `sigma` and the normalised kernel.
+
+    The raw kernel stays the trainable variable; W/σ is computed in `call`, never
+    written back. `u` and `sigma` are non-trainable weights, written only by a call with
+    `training=True` (eval mode reads `u`), saved by checkpoints and in `.keras` files.
+    """
 
     def _init_sn(self, power_iterations, lipschitz, eps):
         if power_iterations < 1:
@@ -75,18 +83,19 @@ class _SpectralNormMixin:
         # The power iteration and σ run in the variable dtype (float32 under mixed
         # precision), so the kernel must not be auto-cast to bf16/fp16 on read; `call`
         # casts W/σ instead.
-        if (args[0] if args else kwargs.get("name")) == "kernel":  # Dense passes it by position
-            kwargs["experimental_autocast"] = False
+        if kwargs.get("name") == "kernel":
+            kwargs["autocast"] = False
         return super().add_weight(*args, **kwargs)
 
     def _build_sn(self):
-        out = self.kernel.shape[-1]
-        # ONLY_FIRST_REPLICA: u depends on W alone, identical on every replica; under
+        if self.quantization_mode or self.lora_enabled:
+            raise ValueError(f"{self.name}: SN layers support neither quantization nor LoRA.")
+        out = self._kernel.shape[-1]
+        # "only_first_replica": u depends on W alone, identical on every replica; under
         # tf.distribute the first replica's value is written to all, keeping them in step.
-        common = dict(trainable=False, dtype=self.dtype, experimental_autocast=False,
-                      synchronization=tf.VariableSynchronization.ON_WRITE,
-                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.u = self.add_weight(name="u", shape=(out,), initializer=_UnitNormal(), **common)
+        common = dict(trainable=False, dtype=self.dtype, autocast=False,
+                      aggregation="only_first_replica")
+        self.u = self.add_weight(name="u", shape=(out,), initializer=UnitNormal(), **common)
         self.sigma = self.add_weight(name="sigma", shape=(), initializer="ones", **common)
 
     def normalized_kernel(self, training=False):
@@ -96,13 +105,33 @@ class _SpectralNormMixin:
         the same power iteration runs from the stored u but nothing is written, so
         inference is deterministic.
         """
-        w = tf.convert_to_tensor(self.kernel)
+        w = tf.convert_to_tensor(self._kernel)
         u, _, sigma = power_iteration(kernel_matrix(w), tf.convert_to_tensor(self.u),
                                       self.power_iterations, self.eps)
         if training:
             self.u.assign(u)
             self.sigma.assign(tf.stop_gradient(sigma))
         return tf.cast(w * (self.lipschitz / sigma), self.compute_dtype)  # one pass over W
+
+    def _own_variables(self):
+        """What a `.keras` file holds, in order: Keras's Dense/Conv save only kernel and
+        bias, which would lose `u` (and restart the power iteration) on load."""
+        return [self._kernel] + ([self.bias] if self.use_bias else []) + [self.u, self.sigma]
+
+    def save_own_variables(self, store):
+        if self.built:
+            for i, variable in enumerate(self._own_variables()):
+                store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        if not self.built:
+            return
+        variables = self._own_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"Layer '{self.name}' expects {len(variables)} variables "
+                             f"(kernel, bias, u, sigma), the file has {len(store.keys())}.")
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
 
     def _sn_config(self):
         return {"power_iterations": self.power_iterations, "lipschitz": self.lipschitz,
@@ -120,9 +149,9 @@ def _check_training(training):
     return bool(training)
 
 
-@tf.keras.utils.register_keras_serializable(package="sngan_tf")
-class SNDense(_SpectralNormMixin, tf.keras.layers.Dense):
-    """`tf.keras.layers.Dense` with spectral normalization of its kernel.
+@keras.saving.register_keras_serializable(package="sngan_tf")
+class SNDense(_SpectralNormMixin, keras.layers.Dense):
+    """`keras.layers.Dense` with spectral normalization of its kernel.
 
     Args: those of `Dense`, plus `power_iterations` (per training call, default 1),
     `lipschitz` (the K of K·W/σ, default 1) and `eps` (normalisation epsilon).
@@ -153,9 +182,9 @@ class SNDense(_SpectralNormMixin, tf.keras.layers.Dense):
         return {**super().get_config(), **self._sn_config()}
 
 
-@tf.keras.utils.register_keras_serializable(package="sngan_tf")
-class SNConv2D(_SpectralNormMixin, tf.keras.layers.Conv2D):
-    """`tf.keras.layers.Conv2D` with spectral normalization of its kernel.
+@keras.saving.register_keras_serializable(package="sngan_tf")
+class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with spectral normalization of its kernel.
 
     The kernel (kh, kw, in, out) is normalised as the matrix (out, kh·kw·in), as in the
     paper. Args: those of `Conv2D` (groups must be 1), plus `power_iterations`,
@@ -177,7 +206,8 @@ class SNConv2D(_SpectralNormMixin, tf.keras.layers.Conv2D):
         kernel = self.normalized_kernel(_check_training(training))
         outputs = self.convolution_op(inputs, kernel)
         if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias, data_format=self._tf_data_format)
+            data_format = "NHWC" if self.data_format == "channels_last" else "NCHW"
+            outputs = tf.nn.bias_add(outputs, self.bias, data_format=data_format)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
@@ -188,4 +218,4 @@ class SNConv2D(_SpectralNormMixin, tf.keras.layers.Conv2D):
 
 def spectral_layers(model):
     """The SN layers of a model (recursively), for logging σ or inspection."""
-    return [l for l in model.submodules if isinstance(l, _SpectralNormMixin)]
+    return [l for l in model._flatten_layers() if isinstance(l, _SpectralNormMixin)]  # pylint: disable=protected-access

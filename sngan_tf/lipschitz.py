@@ -20,15 +20,16 @@ measuring during training costs a few iterations per layer.
 import math
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from sngan_tf import layers as sn_layers
 
-_LINEAR = (tf.keras.layers.Conv2D, tf.keras.layers.Dense)  # SN layers subclass these
-# Layers that are 1-Lipschitz (and positively homogeneous or isometric) elementwise or by
-# reshaping: they multiply the product bound by 1.
-_ONE_LIPSCHITZ_OPS = ("nn.leaky_relu", "nn.relu", "math.tanh", "nn.sigmoid")
+_LINEAR = (keras.layers.Conv2D, keras.layers.Dense)  # SN layers subclass these
+# Activations that are 1-Lipschitz elementwise: they multiply the product bound by 1.
+_ONE_LIPSCHITZ = (keras.activations.linear, keras.activations.relu, keras.activations.tanh,
+                  keras.activations.sigmoid)
 
 
 def used_kernel(layer) -> tf.Tensor:
@@ -52,10 +53,10 @@ def linear_map(layer, kernel: Optional[tf.Tensor] = None) -> Callable[[tf.Tensor
     def get_kernel():  # read at every call, so a traced function follows training
         return used_kernel(layer) if kernel is None else tf.cast(kernel, tf.float32)
 
-    if isinstance(layer, tf.keras.layers.Conv2D):
+    if isinstance(layer, keras.layers.Conv2D):
         # Keras's own op: same strides, padding and dilation as the layer's forward pass.
         return lambda x: layer.convolution_op(x, get_kernel())
-    if isinstance(layer, tf.keras.layers.Dense):
+    if isinstance(layer, keras.layers.Dense):
         return lambda x: tf.matmul(x, get_kernel())
     raise TypeError(f"{layer.name}: not a Conv2D or Dense layer")
 
@@ -114,7 +115,7 @@ def operator_norm(fn: Callable[[tf.Tensor], tf.Tensor], input_shape: Sequence[in
     return sigma, x
 
 
-def batchnorm_scale(layer: tf.keras.layers.BatchNormalization) -> np.ndarray:
+def batchnorm_scale(layer: keras.layers.BatchNormalization) -> np.ndarray:
     """Per-channel slope γ/√(var+ε) of a batch-norm layer in inference mode."""
     var = layer.moving_variance.numpy().astype(np.float64)
     gamma = layer.gamma.numpy().astype(np.float64) if layer.scale else np.ones_like(var)
@@ -129,7 +130,7 @@ def kernel_spectrum(layer, kernel: Optional[tf.Tensor] = None) -> np.ndarray:
     return np.linalg.svd(matrix, compute_uv=False)
 
 
-def input_gradient_norms(discriminator: tf.keras.Model, images: tf.Tensor) -> tf.Tensor:
+def input_gradient_norms(discriminator: keras.Model, images: tf.Tensor) -> tf.Tensor:
     """Per-example ‖∇ₓD(x)‖₂ in inference mode, shape (batch,): a lower bound of D's
     Lipschitz constant at each x (inference mode makes the examples independent)."""
     images = tf.convert_to_tensor(images)
@@ -149,26 +150,25 @@ def interpolates(real: tf.Tensor, fake: tf.Tensor, seed) -> tf.Tensor:
 def _chain_factor(layer):
     """The Lipschitz constant a layer without weights adds to the product bound: 1 for
     reshapes and 1-Lipschitz activations, max(1, α) for LeakyReLU, None (no bound known)
-    for anything else."""
-    if isinstance(layer, (tf.keras.layers.InputLayer, tf.keras.layers.Flatten,
-                          tf.keras.layers.Reshape)):
+    for anything else (including Keras ops such as an addition)."""
+    if isinstance(layer, (keras.layers.InputLayer, keras.layers.Flatten,
+                          keras.layers.Reshape)):
         return 1.0
-    if isinstance(layer, tf.keras.layers.Activation) and layer.activation in (
-            tf.keras.activations.linear, tf.keras.activations.relu, tf.keras.activations.tanh):
+    if isinstance(layer, keras.layers.Activation) and layer.activation in _ONE_LIPSCHITZ:
         return 1.0
-    if getattr(layer, "symbol", None) in _ONE_LIPSCHITZ_OPS:
+    if (isinstance(layer, keras.layers.ReLU) and layer.max_value is None
+            and not layer.negative_slope and not layer.threshold):
         return 1.0
-    if isinstance(layer, tf.keras.layers.LeakyReLU):
-        return max(1.0, float(layer.alpha))
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return max(1.0, float(layer.negative_slope))
     return None
 
 
-def is_chain(model: tf.keras.Model) -> bool:
-    """True if every layer takes the output of exactly one other (no residual adds)."""
-    for layer in model.layers:
-        for node in layer._inbound_nodes:  # pylint: disable=protected-access
-            inbound = node.inbound_layers
-            if isinstance(inbound, (list, tuple)) and len(inbound) > 1:
+def is_chain(model: keras.Model) -> bool:
+    """True if every operation takes the output of exactly one other (no residual adds)."""
+    for operation in model.operations:
+        for node in operation._inbound_nodes:  # pylint: disable=protected-access
+            if len(node.parent_nodes) > 1:
                 return False
     return True
 
@@ -185,25 +185,25 @@ class LipschitzMonitor:
       max_iters: iteration cap per layer and measurement.
     """
 
-    def __init__(self, discriminator: tf.keras.Model, tol: float = 1e-4,
+    def __init__(self, discriminator: keras.Model, tol: float = 1e-4,
                  max_iters: int = 500):
         self.discriminator, self.tol, self.max_iters = discriminator, tol, max_iters
         self.linear = [l for l in discriminator.layers if isinstance(l, _LINEAR)]
         self.batchnorm = [l for l in discriminator.layers
-                          if isinstance(l, tf.keras.layers.BatchNormalization)]
+                          if isinstance(l, keras.layers.BatchNormalization)]
         self._x = {}
         self._steps = {l.name: power_iteration_step(linear_map(l)) for l in self.linear}
         self._reason = self._bound_unavailable_reason()
         self._other_factors = 1.0 if self._reason else float(np.prod([
-            _chain_factor(l) for l in discriminator.layers
-            if not isinstance(l, _LINEAR + (tf.keras.layers.BatchNormalization,))]))
+            _chain_factor(l) for l in discriminator.operations
+            if not isinstance(l, _LINEAR + (keras.layers.BatchNormalization,))]))
         self._grad_norms = tf.function(lambda x: input_gradient_norms(discriminator, x))
 
     def _bound_unavailable_reason(self) -> Optional[str]:
         if not is_chain(self.discriminator):
             return "not a chain of layers (residual connections)"
-        for layer in self.discriminator.layers:
-            if (not isinstance(layer, _LINEAR + (tf.keras.layers.BatchNormalization,))
+        for layer in self.discriminator.operations:  # layers and ops alike
+            if (not isinstance(layer, _LINEAR + (keras.layers.BatchNormalization,))
                     and _chain_factor(layer) is None):
                 return f"layer {layer.name} ({type(layer).__name__}) has no known bound"
         return None
@@ -217,7 +217,7 @@ class LipschitzMonitor:
         each batch-norm layer (inference mode), by layer name."""
         norms = {}
         for layer in self.linear:
-            shape = (1,) + tuple(layer.input_shape[1:])
+            shape = (1,) + tuple(layer.input.shape[1:])
             sigma, self._x[layer.name] = operator_norm(
                 None, shape, self._x.get(layer.name), self.tol, self.max_iters,
                 step=self._steps[layer.name])

@@ -14,6 +14,7 @@ pads one pixel on each side, exactly the authors' `(k=4, s=2, p=1)`.
 import dataclasses
 from typing import Optional, Tuple
 
+import keras
 import tensorflow as tf
 
 from sngan_tf import layers as sn_layers
@@ -97,46 +98,54 @@ class _Factory:
         self.spectral, self.batchnorm, self.sync, self.init = spectral, batchnorm, sync, init
 
     def conv(self, filters, kernel, strides, name, bias=True, padding="same", init=None):
-        cls = sn_layers.SNConv2D if self.spectral else tf.keras.layers.Conv2D
+        cls = sn_layers.SNConv2D if self.spectral else keras.layers.Conv2D
         return cls(filters, kernel, strides=strides, padding=padding, use_bias=bias,
                    kernel_initializer=(init or self.init)(), name=name)
 
     def deconv(self, filters, kernel, strides, name, bias=True, padding="same"):
-        return tf.keras.layers.Conv2DTranspose(filters, kernel, strides=strides, padding=padding,
+        return keras.layers.Conv2DTranspose(filters, kernel, strides=strides, padding=padding,
                                                use_bias=bias, kernel_initializer=self.init(),
                                                name=name)
 
     def dense(self, units, name, bias=True, init=None):
-        cls = sn_layers.SNDense if self.spectral else tf.keras.layers.Dense
+        cls = sn_layers.SNDense if self.spectral else keras.layers.Dense
         return cls(units, use_bias=bias, kernel_initializer=(init or self.init)(), name=name)
 
     def norm(self, x, name, scale=True):
         """Batch norm when this network has it (PyTorch/Chainer momentum and epsilon)."""
         if not self.batchnorm:
             return x
-        return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale,
+        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale,
                                                   synchronized=self.sync, name=name)(x)
 
 
+def _relu(x):
+    return keras.layers.ReLU()(x)
+
+
+def _leaky_relu(x, slope):
+    return keras.layers.LeakyReLU(negative_slope=slope)(x)
+
+
 def _normal_init():
-    return tf.keras.initializers.RandomNormal(stddev=0.02)  # DCGAN and the authors' code
+    return keras.initializers.RandomNormal(stddev=0.02)  # DCGAN and the authors' code
 
 
 def _output(x, name):
     # The outputs (images, logits) come in the variable dtype: float32 under mixed precision.
-    dtype = tf.keras.mixed_precision.global_policy().variable_dtype
-    return tf.keras.layers.Activation("linear", dtype=dtype, name=name)(x)
+    dtype = keras.config.dtype_policy().variable_dtype
+    return keras.layers.Activation("linear", dtype=dtype, name=name)(x)
 
 
-def make_generator(config: ModelConfig) -> tf.keras.Model:
+def make_generator(config: ModelConfig) -> keras.Model:
     """The generator: z of shape (B, latent_dim) -> images (B, S, S, 3) in [-1, 1]."""
     f = _Factory(spectral=False, batchnorm=config.g_batchnorm, sync=config.sync_batchnorm,
                  init=_normal_init)
-    z = tf.keras.Input((config.latent_dim,), name="z")
+    z = keras.Input((config.latent_dim,), name="z")
     bn = config.g_batchnorm
-    relu = tf.nn.relu
+    relu = _relu
     if config.arch == "dcgan":
-        h = tf.keras.layers.Reshape((1, 1, config.latent_dim))(z)
+        h = keras.layers.Reshape((1, 1, config.latent_dim))(z)
         h = f.deconv(512, 4, 1, "deconv0", bias=not bn, padding="valid")(h)  # 1x1 -> 4x4
         h = relu(f.norm(h, "bn0"))
         for i, ch in enumerate((256, 128), start=1):
@@ -146,29 +155,30 @@ def make_generator(config: ModelConfig) -> tf.keras.Model:
         m = config.image_size // 8
         # As in the authors' DCGANGenerator: batch norm on the dense output, per unit.
         h = relu(f.norm(f.dense(m * m * 512, "dense0", bias=not bn)(z), "bn0"))
-        h = tf.keras.layers.Reshape((m, m, 512))(h)
+        h = keras.layers.Reshape((m, m, 512))(h)
         for i, ch in enumerate((256, 128, 64), start=1):
             h = relu(f.norm(f.deconv(ch, 4, 2, f"deconv{i}", bias=not bn)(h), f"bn{i}"))
         h = f.conv(3, 3, 1, "conv4")(h)
     else:
         h = _resnet_generator(f, z, config)
-    return tf.keras.Model(z, _output(tf.tanh(h), "images"), name="generator")
+    return keras.Model(z, _output(keras.layers.Activation("tanh")(h), "images"),
+                       name="generator")
 
 
-def make_discriminator(config: ModelConfig) -> tf.keras.Model:
+def make_discriminator(config: ModelConfig) -> keras.Model:
     """The discriminator: images (B, S, S, 3) -> logits (B, 1)."""
     spectral, batch = config.norm == "spectral", config.norm == "batch"
     s = config.image_size
-    x = tf.keras.Input((s, s, 3), name="images")
+    x = keras.Input((s, s, 3), name="images")
     if config.arch == "dcgan":
         f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
         slope = config.lrelu_slope or _DCGAN_SLOPE
-        h = tf.nn.leaky_relu(f.conv(64, 4, 2, "conv0")(x), slope)  # no batch norm on layer 1
+        h = _leaky_relu(f.conv(64, 4, 2, "conv0")(x), slope)  # no batch norm on layer 1
         for i, ch in enumerate((128, 256), start=1):
             h = f.norm(f.conv(ch, 4, 2, f"conv{i}", bias=not batch)(h), f"bn{i}")
-            h = tf.nn.leaky_relu(h, slope)
+            h = _leaky_relu(h, slope)
         h = f.conv(1, 4, 1, "conv3", padding="valid")(h)  # 4x4 -> 1x1
-        logits = tf.keras.layers.Flatten()(h)
+        logits = keras.layers.Flatten()(h)
     elif config.arch == "cnn":
         f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
         widths = _CNN_D_WIDTHS[config.cnn_variant]
@@ -179,31 +189,31 @@ def make_discriminator(config: ModelConfig) -> tf.keras.Model:
             h = f.conv(ch, k, st, f"conv{i}", bias=not (batch and i > 0))(h)
             if i > 0:  # the authors' BN discriminator: no gamma, none on the first layer
                 h = f.norm(h, f"bn{i}", scale=False)
-            h = tf.nn.leaky_relu(h, slope)
-        logits = f.dense(1, "dense")(tf.keras.layers.Flatten()(h))
+            h = _leaky_relu(h, slope)
+        logits = f.dense(1, "dense")(keras.layers.Flatten()(h))
     else:
         logits = _resnet_discriminator(x, spectral, batch, config)
-    return tf.keras.Model(x, _output(logits, "logits"), name="discriminator")
+    return keras.Model(x, _output(logits, "logits"), name="discriminator")
 
 
 # ResNet (paper appendix, Table 4; Miyato's sngan_projection `resnet_32.py`): Glorot
 # uniform with gain sqrt(2) in residual branches and gain 1 on shortcuts and the output.
 def _glorot(gain_squared):
-    return lambda: tf.keras.initializers.VarianceScaling(gain_squared, "fan_avg", "uniform")
+    return lambda: keras.initializers.VarianceScaling(gain_squared, "fan_avg", "uniform")
 
 
 def _up(x):
-    return tf.keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    return keras.layers.UpSampling2D(2, interpolation="nearest")(x)
 
 
 def _down(x):
-    return tf.keras.layers.AveragePooling2D(2)(x)
+    return keras.layers.AveragePooling2D(2)(x)
 
 
 def _resnet_generator(f, z, config):
-    ch, m, relu = _RESNET_CH["g"], config.image_size // 8, tf.nn.relu
+    ch, m, relu = _RESNET_CH["g"], config.image_size // 8, _relu
     f.init = _glorot(1.0)
-    h = tf.keras.layers.Reshape((m, m, ch))(f.dense(m * m * ch, "dense0")(z))
+    h = keras.layers.Reshape((m, m, ch))(f.dense(m * m * ch, "dense0")(z))
     for b in range(3):
         f.init = _glorot(2.0)
         r = f.conv(ch, 3, 1, f"block{b}_conv0")(_up(relu(f.norm(h, f"block{b}_bn0"))))
@@ -214,7 +224,7 @@ def _resnet_generator(f, z, config):
 
 
 def _resnet_discriminator(x, spectral, batch, config):
-    ch, relu = _RESNET_CH["d"], tf.nn.relu
+    ch, relu = _RESNET_CH["d"], _relu
     f = _Factory(spectral, batch, config.sync_batchnorm, _glorot(2.0))
     shortcut_init = _glorot(1.0)
     # Block 0, "optimized": conv, relu, conv, pool; shortcut pool then 1x1 conv.
@@ -229,5 +239,5 @@ def _resnet_discriminator(x, spectral, batch, config):
             h = _down(f.conv(ch, 1, 1, f"block{b}_shortcut", padding="valid",
                              init=shortcut_init)(h))
         h = r + h
-    h = tf.reduce_sum(relu(h), axis=(1, 2))  # global sum pooling
+    h = keras.ops.sum(relu(h), axis=(1, 2))  # global sum pooling
     return f.dense(1, "dense", init=shortcut_init)(h)

@@ -191,7 +191,7 @@ class RunDir:
         return path
 
     @staticmethod
-    def restore_generator(generator: tf.keras.Model, step: tf.Variable, path: str) -> int:
+    def restore_generator(generator: "keras.Model", step: tf.Variable, path: str) -> int:
         """Loads the generator and step of checkpoint `path`; returns the step.
 
         The discriminator and optimizers are left alone (`expect_partial`), but every

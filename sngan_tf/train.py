@@ -147,6 +147,7 @@ def main(argv):
     _check_writable(FLAGS.logdir)
 
     import dataclasses  # pylint: disable=g-import-not-at-top
+    import keras  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from sngan_tf import cpu, data, training  # pylint: disable=g-import-not-at-top
 
@@ -180,7 +181,7 @@ def main(argv):
                  images.shape[1:], config.train_steps)
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
-    tf.keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.seed)
     if strategy.num_replicas_in_sync > 1:
         config = dataclasses.replace(
             config, model=dataclasses.replace(config.model, sync_batchnorm=True))

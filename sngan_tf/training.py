@@ -22,6 +22,7 @@ import signal
 import time
 from typing import Callable, Dict, Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -103,13 +104,13 @@ class TrainConfig:
 
 @contextlib.contextmanager
 def _dtype_policy(name):
-    """Builds layers under a Keras mixed-precision policy, restoring the previous one."""
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(name)
+    """Builds layers under a Keras dtype policy, restoring the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
     try:
         yield
     finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
+        keras.config.set_dtype_policy(previous)
 
 
 class GAN(tf.Module):
@@ -149,9 +150,10 @@ class GAN(tf.Module):
             self._g_update = tf.function(self._g_update_fn, jit_compile=True)
 
     def _optimizer(self, lr):
-        opt = tf.keras.optimizers.Adam(lr, beta_1=self.config.beta1, beta_2=self.config.beta2)
+        opt = keras.optimizers.Adam(lr, beta_1=self.config.beta1, beta_2=self.config.beta2)
         if self.config.precision == "mixed_float16":
-            opt = tf.keras.mixed_precision.LossScaleOptimizer(opt)
+            # Dynamic loss scaling; its apply_gradients unscales and skips overflowing steps.
+            opt = keras.optimizers.LossScaleOptimizer(opt)
         return opt
 
     def _seed(self, offset):
@@ -171,22 +173,19 @@ class GAN(tf.Module):
         """The loss whose gradient, summed over replicas, is that of the global-batch mean
         (times the loss scale for fp16). Call inside the tape."""
         scaled = loss / self.strategy.num_replicas_in_sync
-        if isinstance(opt, tf.keras.mixed_precision.LossScaleOptimizer):
-            scaled = opt.get_scaled_loss(scaled)
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            scaled = opt.scale_loss(scaled)
         return scaled
 
     @staticmethod
     def _apply(opt, scaled_loss, variables, tape):
-        grads = tape.gradient(scaled_loss, variables)
-        if isinstance(opt, tf.keras.mixed_precision.LossScaleOptimizer):
-            grads = opt.get_unscaled_gradients(grads)
-        opt.apply_gradients(zip(grads, variables))
+        # A LossScaleOptimizer unscales the gradients itself.
+        opt.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
 
     def _d_update_fn(self, real, seed):
         fake = tf.stop_gradient(self.generator(self._local_z(seed), training=True))
         variables = self.discriminator.trainable_variables
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(variables)
+        with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             d_loss, d_real, d_fake = self.loss.discriminator(real_logits, fake_logits)
@@ -198,8 +197,7 @@ class GAN(tf.Module):
 
     def _g_update_fn(self, seed):
         variables = self.generator.trainable_variables
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(variables)
+        with tf.GradientTape() as tape:
             fake = self.generator(self._local_z(seed), training=True)
             g_loss = self.loss.generator(self.discriminator(fake, training=True))
             scaled = self._scale(self.g_opt, g_loss)
@@ -229,8 +227,9 @@ class GAN(tf.Module):
 
     def all_finite(self) -> bool:
         variables = self.generator.variables + self.discriminator.variables
-        return all(bool(np.all(np.isfinite(v.numpy()))) for v in variables
-                   if v.dtype.is_floating)
+        values = (v.numpy() for v in variables)
+        return all(bool(np.all(np.isfinite(x))) for x in values
+                   if np.issubdtype(x.dtype, np.floating))
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")

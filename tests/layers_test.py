@@ -1,6 +1,7 @@
 """Tests of the spectral normalization layers against exact SVDs and closed forms."""
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -92,7 +93,8 @@ class StateTest(tf.test.TestCase, parameterized.TestCase):
         shape = (5, 7) if kind == "dense" else (3, 3, 2, 7)
         layer = _make(kind, shape)
         self.assertEqual(layer.u.shape, (7,))
-        self.assertEqual(layer.u.name.split("/")[-1], "u:0")
+        self.assertEqual(layer.u.name, "u")
+        self.assertEqual(layer.sigma.name, "sigma")
         self.assertAllClose(np.linalg.norm(layer.u.numpy()), 1.0, rtol=1e-6)
         trainable = {id(w) for w in layer.trainable_weights}
         self.assertNotIn(id(layer.u), trainable)
@@ -177,7 +179,7 @@ class CompatibilityTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.parameters("dense", "conv")
     def test_mixed_precision_keeps_power_iteration_in_float32(self, kind):
-        policy = tf.keras.mixed_precision.Policy("mixed_bfloat16")
+        policy = keras.DTypePolicy("mixed_bfloat16")
         if kind == "dense":
             layer = layers.SNDense(8, dtype=policy)
             x = tf.random.stateless_normal((2, 16), seed=[0, 1])
@@ -204,20 +206,57 @@ class CompatibilityTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(clone.power_iterations, 2)
             self.assertEqual(clone.lipschitz, 3.0)
 
-    def test_saved_model_round_trip(self):
-        inputs = tf.keras.Input((8, 8, 3))
-        h = layers.SNConv2D(4, 3, strides=2, padding="same")(inputs)
-        outputs = layers.SNDense(1)(tf.keras.layers.Flatten()(h))
-        model = tf.keras.Model(inputs, outputs)
+    @parameterized.parameters("sequential", "functional")
+    def test_keras_file_round_trip_keeps_u(self, kind):
+        if kind == "sequential":
+            model = keras.Sequential([
+                keras.Input((8, 8, 3)), layers.SNConv2D(4, 3, strides=2, padding="same"),
+                keras.layers.Flatten(), layers.SNDense(1, power_iterations=2, lipschitz=2.0)])
+        else:
+            inputs = keras.Input((8, 8, 3))
+            h = layers.SNConv2D(4, 3, strides=2, padding="same")(inputs)
+            outputs = layers.SNDense(1, power_iterations=2, lipschitz=2.0)(
+                keras.layers.Flatten()(h))
+            model = keras.Model(inputs, outputs)
         x = tf.random.stateless_normal((2, 8, 8, 3), seed=[3, 4])
+        u_init = [l.u.numpy().copy() for l in layers.spectral_layers(model)]
         for _ in range(3):
             model(x, training=True)
-        path = os.path.join(self.get_temp_dir(), "sm")
-        model.save(path, save_format="tf")
-        loaded = tf.keras.models.load_model(path)
-        self.assertIsInstance(loaded.layers[1], layers.SNConv2D)
-        self.assertAllClose(loaded(x), model(x))
-        self.assertAllEqual(loaded.layers[1].u.numpy(), model.layers[1].u.numpy())
+        path = os.path.join(self.get_temp_dir(), "m.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path)
+        sn = layers.spectral_layers(loaded)
+        self.assertEqual([type(l) for l in sn], [layers.SNConv2D, layers.SNDense])
+        self.assertEqual(sn[1].power_iterations, 2)
+        self.assertEqual(sn[1].lipschitz, 2.0)
+        self.assertEqual([w.name for w in loaded.weights], [w.name for w in model.weights])
+        for got, want in zip(loaded.weights, model.weights):  # u and sigma included
+            self.assertAllEqual(got.numpy(), want.numpy(), msg=want.path)
+        # What was saved is the trained u, not a new one (a 1-vector stays ±1).
+        self.assertNotAllClose(sn[0].u, u_init[0])
+        self.assertAllEqual(loaded(x, training=False), model(x, training=False))
+        self.assertAllEqual(loaded(x, training=True), model(x, training=True))
+
+    def test_model_fit_updates_u(self):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([
+            keras.Input((8, 8, 3)), layers.SNConv2D(4, 3, padding="same"),
+            keras.layers.Flatten(), layers.SNDense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x = np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype(np.float32)
+        y = np.ones((16, 1), np.float32)
+        sn = layers.spectral_layers(model)
+        u0 = [l.u.numpy().copy() for l in sn]
+        kernel0 = sn[0].kernel.numpy().copy()
+        model.predict(x, verbose=0)  # inference: u unchanged
+        for layer, u in zip(sn, u0):
+            self.assertAllEqual(layer.u, u)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        self.assertNotAllClose(sn[0].u, u0[0])  # 4 training calls moved u
+        self.assertNotAllClose(sn[0].kernel, kernel0)
+        # After 4 steps of one power iteration each, sigma tracks the largest singular value.
+        w = sn[0].kernel.numpy().reshape(-1, 4)
+        self.assertAllClose(sn[0].sigma, np.linalg.svd(w, compute_uv=False)[0], rtol=0.05)
 
     def test_tf_function_matches_eager(self):
         eager, graph = _make("conv", (3, 3, 2, 4)), _make("conv", (3, 3, 2, 4))
@@ -235,12 +274,12 @@ class DistributeTest(tf.test.TestCase):
 
     def _run(self, strategy, x):
         with strategy.scope():
-            tf.keras.utils.set_random_seed(7)
-            inputs = tf.keras.Input((8, 8, 3))
+            keras.utils.set_random_seed(7)
+            inputs = keras.Input((8, 8, 3))
             h = layers.SNConv2D(4, 3, strides=2, padding="same")(inputs)
-            outputs = layers.SNDense(1)(tf.keras.layers.Flatten()(h))
-            model = tf.keras.Model(inputs, outputs)
-            opt = tf.keras.optimizers.SGD(0.5)
+            outputs = layers.SNDense(1)(keras.layers.Flatten()(h))
+            model = keras.Model(inputs, outputs)
+            opt = keras.optimizers.SGD(0.5)
         global_batch = x.shape[0]
 
         def replica_step(batch):

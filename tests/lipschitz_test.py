@@ -1,6 +1,7 @@
 """Tests of the Lipschitz measurements against explicit matrices, SVDs and finite differences."""
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -26,7 +27,7 @@ def _top_sv(matrix):
 
 
 def _conv(kernel_size, strides, padding, filters=3, in_ch=2, size=6, seed=0, cls=None):
-    layer = (cls or tf.keras.layers.Conv2D)(filters, kernel_size, strides=strides,
+    layer = (cls or keras.layers.Conv2D)(filters, kernel_size, strides=strides,
                                             padding=padding)
     layer.build((None, size, size, in_ch))
     rng = np.random.default_rng(seed)
@@ -51,7 +52,7 @@ class OperatorNormTest(tf.test.TestCase, parameterized.TestCase):
             self.assertNotAllClose(sigma, reshaped, rtol=1e-2)
 
     def test_dense_operator_norm_equals_svd(self):
-        layer = tf.keras.layers.Dense(7)
+        layer = keras.layers.Dense(7)
         layer.build((None, 11))
         sigma, _ = lipschitz.operator_norm(lipschitz.linear_map(layer), (1, 11), tol=1e-9,
                                            max_iters=5000)
@@ -84,18 +85,18 @@ class OperatorNormTest(tf.test.TestCase, parameterized.TestCase):
 
 def _tiny_chain(dtype="float32", spectral=False, slope=0.2):
     """conv(stride 2) -> batch norm -> leaky relu -> flatten -> dense, on 6x6x2 images."""
-    conv = sn_layers.SNConv2D if spectral else tf.keras.layers.Conv2D
-    dense = sn_layers.SNDense if spectral else tf.keras.layers.Dense
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(dtype)  # the Model too, or it casts inputs
+    conv = sn_layers.SNConv2D if spectral else keras.layers.Conv2D
+    dense = sn_layers.SNDense if spectral else keras.layers.Dense
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)  # the Model too, or it casts inputs
     try:
-        x = tf.keras.Input((6, 6, 2), dtype=dtype)
+        x = keras.Input((6, 6, 2), dtype=dtype)
         h = conv(4, 3, strides=2, padding="same", name="conv")(x)
-        h = tf.keras.layers.BatchNormalization(name="bn")(h)
-        h = tf.keras.layers.LeakyReLU(slope)(h)
-        model = tf.keras.Model(x, dense(1, name="dense")(tf.keras.layers.Flatten()(h)))
+        h = keras.layers.BatchNormalization(name="bn")(h)
+        h = keras.layers.LeakyReLU(negative_slope=slope)(h)
+        model = keras.Model(x, dense(1, name="dense")(keras.layers.Flatten()(h)))
     finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
+        keras.config.set_dtype_policy(previous)
     rng = np.random.default_rng(1)
     bn = model.get_layer("bn")
     bn.gamma.assign(rng.uniform(0.5, 3.0, 4))

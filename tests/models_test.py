@@ -1,4 +1,5 @@
 """Architecture inventory: shapes, parameter counts from the architecture tables, SN/BN layers."""
+import keras
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -31,9 +32,9 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(d(x, training=True).shape, (2, 1))
         sn = layers.spectral_layers(d)
         convs_and_dense = [l for l in d.layers
-                           if isinstance(l, (tf.keras.layers.Conv2D, tf.keras.layers.Dense))]
-        bn_d = [l for l in d.layers if isinstance(l, tf.keras.layers.BatchNormalization)]
-        bn_g = [l for l in g.layers if isinstance(l, tf.keras.layers.BatchNormalization)]
+                           if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
+        bn_d = [l for l in d.layers if isinstance(l, keras.layers.BatchNormalization)]
+        bn_g = [l for l in g.layers if isinstance(l, keras.layers.BatchNormalization)]
         self.assertEmpty(layers.spectral_layers(g))
         if norm == "spectral":  # every weight layer of D is normalised, and no batch norm
             self.assertLen(sn, len(convs_and_dense))
@@ -87,13 +88,13 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_dcgan_discriminator_variable_names_are_pinned(self):
         d = models.make_discriminator(models.ModelConfig(arch="dcgan", norm="spectral"))
-        got = {w.name: tuple(w.shape) for w in d.weights}
+        got = {w.path: tuple(w.shape) for w in d.weights}
         expected = {}
         for i, (cin, cout) in enumerate([(3, 64), (64, 128), (128, 256), (256, 1)]):
-            expected[f"conv{i}/kernel:0"] = (4, 4, cin, cout)
-            expected[f"conv{i}/bias:0"] = (cout,)
-            expected[f"conv{i}/u:0"] = (cout,)
-            expected[f"conv{i}/sigma:0"] = ()
+            expected[f"conv{i}/kernel"] = (4, 4, cin, cout)
+            expected[f"conv{i}/bias"] = (cout,)
+            expected[f"conv{i}/u"] = (cout,)
+            expected[f"conv{i}/sigma"] = ()
         self.assertEqual(got, expected)
 
     def test_bad_settings_name_the_flag(self):
@@ -105,12 +106,12 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
             models.ModelConfig(arch="vgg")
 
     def test_mixed_precision_outputs_float32(self):
-        tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        keras.config.set_dtype_policy("mixed_bfloat16")
         try:
             config = models.ModelConfig(arch="dcgan", norm="spectral")
             g, d = models.make_generator(config), models.make_discriminator(config)
         finally:
-            tf.keras.mixed_precision.set_global_policy("float32")
+            keras.config.set_dtype_policy("float32")
         x = g(models.sample_z(config, 2, [0, 0]), training=True)
         self.assertEqual(x.dtype, tf.float32)
         self.assertEqual(d(x, training=True).dtype, tf.float32)
