@@ -103,16 +103,16 @@ def _gan(arch, norm, precision, jit):
 def _layer_macs(model):
     """(multiply-adds per image, whether it is the first weighted layer) of each conv,
     transposed conv and dense layer of a built Keras model."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import keras  # pylint: disable=g-import-not-at-top
     result = []
     for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.Conv2DTranspose):  # before Conv2D: a subclass
+        if isinstance(layer, keras.layers.Conv2DTranspose):
             _, h, w, cin = layer.input.shape
             macs = h * w * cin * layer.kernel.shape[0] * layer.kernel.shape[1] * layer.filters
-        elif isinstance(layer, tf.keras.layers.Conv2D):
+        elif isinstance(layer, keras.layers.Conv2D):
             _, h, w, cout = layer.output.shape
             macs = h * w * cout * int(np.prod(layer.kernel.shape[:3]))
-        elif isinstance(layer, tf.keras.layers.Dense):
+        elif isinstance(layer, keras.layers.Dense):
             macs = int(np.prod(layer.kernel.shape))
         else:
             continue

@@ -22,6 +22,7 @@ import time
 import zipfile
 
 from absl import app, flags, logging
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -93,24 +94,28 @@ def build_classifier(num_classes):
     """
     def block(x, filters, convs):
         for _ in range(convs):
-            x = tf.keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = tf.keras.layers.BatchNormalization()(x)
-            x = tf.keras.layers.ReLU()(x)
-        return tf.keras.layers.MaxPool2D()(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.ReLU()(x)
+        return keras.layers.MaxPool2D()(x)
 
-    images = tf.keras.Input([IMAGE_SIZE, IMAGE_SIZE, 3])
+    images = keras.Input([IMAGE_SIZE, IMAGE_SIZE, 3])
     x = block(images, 32, 1)  # 16x16
     x = block(x, 64, 2)  # 8x8
     x = block(x, 128, 2)  # 4x4
-    x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    pool = tf.keras.layers.Dense(FEATURE_DIM, activation="relu")(x)
-    logits = tf.keras.layers.Dense(num_classes)(tf.keras.layers.Dropout(0.3)(pool))
-    return (tf.keras.Model(images, logits, name="classifier"),
-            tf.keras.Model(images, [pool, logits], name="features_and_logits"))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    pool = keras.layers.Dense(FEATURE_DIM, activation="relu")(x)
+    logits = keras.layers.Dense(num_classes)(keras.layers.Dropout(0.3)(pool))
+    return (keras.Model(images, logits, name="classifier"),
+            keras.Model(images, [pool, logits], name="features_and_logits"))
 
 
 class _Exported(tf.Module):
-    """The serving function: the Inception module's interface ({pool_3, logits})."""
+    """The serving function: the Inception module's interface ({pool_3, logits}).
+
+    A plain tf.Module around the Keras 3 model, so `tf.saved_model.load` alone reads the
+    export (no Keras): callable, with the same `serving_default` signature.
+    """
 
     def __init__(self, features_and_logits):
         super().__init__()
@@ -153,7 +158,7 @@ def train_dataset(images, labels, batch_size, seed):
 
 def main(argv):
     del argv
-    tf.keras.utils.set_random_seed(FLAGS.seed)
+    keras.utils.set_random_seed(FLAGS.seed)
     start = time.perf_counter()
     train_x, train_y, classes = load_split(FLAGS.data_dir, "train")
     test_x, test_y, test_classes = load_split(FLAGS.data_dir, "test")
@@ -164,10 +169,10 @@ def main(argv):
 
     classifier, features_and_logits = build_classifier(len(classes))
     steps = FLAGS.epochs * (len(train_x) // FLAGS.batch_size)
-    schedule = tf.keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
+    schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
     classifier.compile(
-        optimizer=tf.keras.optimizers.Adam(schedule),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
     train_start = time.perf_counter()
     classifier.fit(train_dataset(train_x, train_y, FLAGS.batch_size, FLAGS.seed),

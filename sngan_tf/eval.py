@@ -9,7 +9,8 @@ plus the kernel Inception distance (Bińkowski et al., 2018). It is split in two
   `tfgan.eval.INCEPTION_TFHUB`; `load_classifier` for any SavedModel with the same
   `{"pool_3", "logits"}` outputs), and streaming activation helpers;
 * metrics as pure functions of activations, which call TF-GAN's
-  `tensorflow_gan/python/eval/classifier_metrics.py`.
+  `tensorflow_gan/python/eval/classifier_metrics.py` (imported through
+  `sngan_tf.tfgan_compat`, which lets TF-GAN 2.1.0 import on TensorFlow >= 2.16).
 
 A Fréchet distance measured with a network other than Inception is named `fd_<name>`,
 never `fid`: its values are not comparable with published FIDs.
@@ -25,8 +26,8 @@ from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_gan as tfgan
-from tensorflow_gan.python.eval import classifier_metrics
+
+from sngan_tf.tfgan_compat import tfgan
 
 # Authors' protocol (the SN-GAN paper, Sec. 4.1 and its chainer-gan-lib evaluation code):
 # 10,000 generated images scored against the statistics of the 50,000 training images.
@@ -377,7 +378,7 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = _as_float64(sigma1), _as_float64(sigma2)
-    trace_sqrt = float(classifier_metrics.trace_sqrt_product(sigma1, sigma2))
+    trace_sqrt = float(tfgan.eval.classifier_metrics.trace_sqrt_product(sigma1, sigma2))
     trace = float(tf.linalg.trace(sigma1) + tf.linalg.trace(sigma2)) - 2.0 * trace_sqrt
     return float(np.sum(np.square(mu1 - mu2))) + trace
 

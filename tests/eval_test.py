@@ -1,6 +1,8 @@
 """Tests for sngan_tf.eval: IS/FID/KID on TF-GAN against closed forms and SciPy.
 
-A tiny stand-in for TF-GAN's Inception (pool_3 = 4x4 mean-pooled pixels of an 8x8 image,
+TF-GAN's metric functions themselves (imported through sngan_tf.tfgan_compat, which lets
+TF-GAN 2.1.0 import without tf.estimator) are checked against float64 NumPy/SciPy
+formulas written here. A tiny stand-in for TF-GAN's Inception (pool_3 = 4x4 mean-pooled pixels of an 8x8 image,
 12-d; logits = a fixed linear map) is saved as a SavedModel, so the real loading code
 (tensorflow_hub / tf.saved_model) runs offline.
 """
@@ -8,13 +10,17 @@ import os
 import shutil
 import tempfile
 import time
+import types
 from unittest import mock
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 import tensorflow as tf
 
 from sngan_tf import eval as eval_lib
+from sngan_tf import tfgan_compat
+from sngan_tf.tfgan_compat import tfgan
 
 _SIZE = 8  # stand-in input side; pool = 2x2 blocks x 3 channels
 _DIM = 12
@@ -66,6 +72,23 @@ def _scipy_frechet(x, y):
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     covmean = scipy.linalg.sqrtm(s1 @ s2).real
     return np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
+
+
+def _numpy_inception_score(logits):
+    """Independent reference: exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x)."""
+    p = scipy.special.softmax(np.asarray(logits, np.float64), axis=1)
+    p_y = p.mean(axis=0)
+    return np.exp(np.mean(np.sum(p * (np.log(p) - np.log(p_y)), axis=1)))
+
+
+def _numpy_kid(x, y):
+    """Independent reference: unbiased MMD^2 with the kernel k(a, b) = (a.b / d + 1)^3."""
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3
+    kxx, kyy = k(x, x), k(y, y)
+    m, n = len(x), len(y)
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+            + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * k(x, y).mean())
 
 
 def _sampler(images):
@@ -154,11 +177,11 @@ class EvalTest(tf.test.TestCase):
     def test_kid_matches_numpy_unbiased_mmd(self):
         rng = np.random.default_rng(3)
         x, y = rng.standard_normal((40, 5)), rng.standard_normal((30, 5)) + 0.5
-        k = lambda a, b: (a @ b.T / 5 + 1) ** 3
-        kxx, kyy = k(x, x), k(y, y)
-        expected = ((kxx.sum() - np.trace(kxx)) / (40 * 39)
-                    + (kyy.sum() - np.trace(kyy)) / (30 * 29) - 2 * k(x, y).mean())
-        self.assertAllClose(eval_lib.kid(x, y), expected, rtol=1e-6)
+        self.assertAllClose(eval_lib.kid(x, y), _numpy_kid(x, y), rtol=1e-6)
+        # Two blocks of 20 + 15 samples: TF-GAN averages the blocks' estimates.
+        two_blocks = (_numpy_kid(x[:20], y[:15]) + _numpy_kid(x[20:], y[15:])) / 2
+        self.assertAllClose(eval_lib.kid(x, y, max_block_size=20), two_blocks, rtol=1e-6)
+        self.assertNotAllClose(two_blocks, _numpy_kid(x, y), rtol=1e-2)
 
     def test_network_resizes_any_input_and_traces_once(self):
         net = self._inception()
@@ -311,6 +334,72 @@ class EvalTest(tf.test.TestCase):
         self.assertGreater(three["fd_toy_classifier_std"], 0.0)
         self.assertEqual(three["num_sets"], 3)
         self.assertNotIn("num_sets", one)
+
+
+class TfganMetricsTest(tf.test.TestCase):
+    """TF-GAN's own metric functions on fixed random data against float64 NumPy/SciPy.
+
+    Sample sizes are small so that a plausible slip (biased covariances, sqrt(S1) sqrt(S2)
+    for (S1 S2)^(1/2), a reversed KL, a kernel diagonal kept) moves each value by more
+    than 1%, far outside the tolerances.
+    """
+
+    def test_frechet_distance_from_activations_matches_scipy(self):
+        rng = np.random.default_rng(10)
+        x = rng.standard_normal((48, 8)) @ rng.standard_normal((8, 8))
+        y = rng.standard_normal((40, 8)) @ rng.standard_normal((8, 8)) * 0.8 + 0.2
+        fid = tfgan.eval.frechet_classifier_distance_from_activations(
+            tf.constant(x), tf.constant(y))
+        self.assertAllClose(fid, _scipy_frechet(x, y), rtol=1e-3)
+
+    def test_classifier_score_from_logits_matches_numpy(self):
+        logits = 2.0 * np.random.default_rng(11).standard_normal((64, 10))
+        score = tfgan.eval.classifier_score_from_logits(tf.constant(logits))
+        self.assertAllClose(score, _numpy_inception_score(logits), rtol=1e-6)
+
+    def test_kernel_distance_from_activations_matches_numpy(self):
+        rng = np.random.default_rng(12)
+        x, y = rng.standard_normal((50, 6)), 0.9 * rng.standard_normal((35, 6)) + 0.3
+        kid = tfgan.eval.kernel_classifier_distance_from_activations(
+            tf.constant(x), tf.constant(y), max_block_size=64)  # a single block
+        self.assertAllClose(kid, _numpy_kid(x, y), rtol=1e-6)
+
+
+class TfganCompatTest(tf.test.TestCase):
+    """sngan_tf.tfgan_compat adds a stand-in tf.estimator only where none exists."""
+
+    def test_existing_estimator_is_left_alone(self):
+        real = types.ModuleType("real_estimator")
+        v1 = types.SimpleNamespace()
+        fake_tf = types.SimpleNamespace(estimator=real, compat=types.SimpleNamespace(v1=v1))
+        self.assertEqual(tfgan_compat.install_estimator_stand_in(fake_tf), [v1])
+        self.assertIs(fake_tf.estimator, real)
+        self.assertIsInstance(v1.estimator, tfgan_compat.EstimatorStandIn)
+        stand_in = v1.estimator
+        self.assertEqual(tfgan_compat.install_estimator_stand_in(fake_tf), [])  # idempotent
+        self.assertIs(fake_tf.estimator, real)
+        self.assertIs(v1.estimator, stand_in)
+
+    def test_installing_again_in_this_process_changes_nothing(self):
+        before = (tf.estimator, tf.compat.v1.estimator)
+        self.assertEqual(tfgan_compat.install_estimator_stand_in(), [])
+        self.assertIs(tf.estimator, before[0])
+        self.assertIs(tf.compat.v1.estimator, before[1])
+
+    def test_stand_in_classes_subclass_but_do_not_instantiate(self):
+        stand_in = tfgan_compat.EstimatorStandIn("tensorflow.estimator")
+        self.assertIs(stand_in.SessionRunHook, stand_in.SessionRunHook)  # made once
+
+        class Hook(stand_in.SessionRunHook):  # as TF-GAN's train.py does on import
+            pass
+
+        class TPUEstimator(stand_in.tpu.TPUEstimator):
+            pass
+
+        for cls in (Hook, TPUEstimator):
+            with self.assertRaisesRegex(NotImplementedError, "tf.estimator does not exist"):
+                cls()
+        self.assertFalse(hasattr(stand_in, "__path__"))  # not mistaken for a package
 
 
 if __name__ == "__main__":
