@@ -265,13 +265,16 @@ def describe_worker_failure(error: tf.errors.OpError) -> str:
     text = error.message or str(error)
     task = r"/job:\w+/(?:replica:\d+/)?task:(\d+)"
     # The peer, not this worker's own devices (also named in the message).
-    for pattern in (rf"Task ({task}) heartbeat timeout", rf"remote target ({task})",
-                    rf"Error reported from ({task})"):
+    # TF 2.15 said "Task ... heartbeat timeout"; 2.21 "tasks are unhealthy (stopped
+    # sending heartbeats):" followed by the task.
+    for pattern in (rf"Task ({task}) heartbeat timeout",
+                    rf"unhealthy \(stopped sending heartbeats\):\s*({task})",
+                    rf"remote target ({task})", rf"Error reported from ({task})"):
         match = re.search(pattern, text)
         if match:
             break
     who = f"worker {match.group(2)} ({match.group(1)})" if match else "a worker"
-    if "heartbeat timeout" in text:
+    if "heartbeat timeout" in text or "stopped sending heartbeats" in text:
         why = "it stopped sending heartbeats: it crashed, was killed or preempted"
     elif "Connection reset" in text or "failed to connect" in text or "Socket closed" in text:
         why = "its connection was lost: it crashed, was killed or preempted"

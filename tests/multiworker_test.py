@@ -94,6 +94,11 @@ class DescribeWorkerFailureTest(tf.test.TestCase):
             "Collective ops is aborted by: Error reported from /job:worker/task:1: Task "
             "/job:worker/replica:0/task:1 heartbeat timeout. [[{{node CollectiveReduceV2}}]] "
             "/job:worker/replica:0/task:0/device:CPU:0": ("worker 1", "heartbeats"),
+            # TensorFlow 2.21, seen in this file's fault test:
+            "Collective ops is aborted by: Error reported from /job:worker/task:1: The "
+            "following tasks are unhealthy (stopped sending heartbeats):\n"
+            "/job:worker/replica:0/task:1\nThe tasks have crashed. Check the task logs for "
+            "an earlier error": ("worker 1", "heartbeats"),
             "Collective ops is aborted by: Connection reset by peer\nAdditional GRPC error "
             "information from remote target /job:worker/replica:0/task:1 while calling "
             "/tensorflow.WorkerService/RecvBuf /job:worker/replica:0/task:0/device:CPU:0":
