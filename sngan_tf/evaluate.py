@@ -111,6 +111,8 @@ def main(argv):
     cli.check_args(argv, FLAGS.logdir)
     if FLAGS.eval_network == "none":
         cli.fail("--eval_network=inception or --eval_network=classifier is required")
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tfstart.start()
     from sngan_tf import data, rundir  # pylint: disable=g-import-not-at-top
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     try:

@@ -134,6 +134,8 @@ def _check_writable(logdir):
 
 def main(argv):
     cli.check_args(argv, FLAGS.logdir)
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tf = tfstart.start()  # before any TensorFlow work: its start-up lines, filtered
     if FLAGS.epochs is not None and FLAGS.epochs <= 0:
         cli.fail(f"--epochs must be positive, got {FLAGS.epochs}")
     if FLAGS.train_steps is not None and FLAGS.epochs is not None:
@@ -148,7 +150,6 @@ def main(argv):
 
     import dataclasses  # pylint: disable=g-import-not-at-top
     import keras  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from sngan_tf import cpu, data, training  # pylint: disable=g-import-not-at-top
 
     # First TensorFlow work of the program: a multi-worker strategy must configure the
