@@ -219,3 +219,48 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
 def spectral_layers(model):
     """The SN layers of a model (recursively), for logging σ or inspection."""
     return [l for l in model._flatten_layers() if isinstance(l, _SpectralNormMixin)]  # pylint: disable=protected-access
+
+
+@keras.saving.register_keras_serializable(package="sngan_tf")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` computed by TensorFlow's fused kernel where it can.
+
+    Keras 3 composes batch norm from moments and elementwise ops (several passes over the
+    activations, and float32 copies of them under mixed precision); Keras 2 used
+    TensorFlow's `FusedBatchNormV3`, one kernel (oneDNN on CPU, cuDNN on GPU). This layer
+    keeps Keras 3's variables and maths, moving averages of the biased batch variance
+    included, and runs the fused kernel for NHWC or 2-D float32/bfloat16/float16 inputs;
+    anything else (synchronized batch norm across replicas, float64, masks, renorm, another
+    axis) takes Keras's own path.
+    """
+
+    def _fusable(self, inputs, mask):
+        rank = inputs.shape.rank
+        return (mask is None and not self.synchronized and not self.renorm
+                and rank in (2, 4) and self.axis in (-1, rank - 1)
+                and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16))
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        x = inputs if inputs.shape.rank == 4 else tf.reshape(inputs, [-1, 1, 1, channels])
+        gamma = (tf.convert_to_tensor(self.gamma) if self.scale
+                 else tf.ones([channels], tf.float32))
+        beta = tf.convert_to_tensor(self.beta) if self.center else tf.zeros([channels])
+        moving_mean = tf.convert_to_tensor(self.moving_mean)
+        moving_variance = tf.convert_to_tensor(self.moving_variance)
+        training = bool(training) and self.trainable
+        y, mean, variance = tf.raw_ops.FusedBatchNormV3(
+            x=tf.cast(x, self.compute_dtype), scale=gamma, offset=beta,
+            mean=tf.constant([], tf.float32) if training else moving_mean,
+            variance=tf.constant([], tf.float32) if training else moving_variance,
+            epsilon=self.epsilon, data_format="NHWC", is_training=training)[:3]
+        if training:
+            # The kernel returns the unbiased variance (n/(n-1)); Keras averages the biased.
+            n = tf.cast(tf.size(x) // channels, tf.float32)
+            variance = variance * ((n - 1.0) / n)
+            m = self.momentum
+            self.moving_mean.assign(moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(moving_variance * m + variance * (1.0 - m))
+        return y if inputs.shape.rank == 4 else tf.reshape(y, tf.shape(inputs))

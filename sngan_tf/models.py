@@ -115,7 +115,7 @@ class _Factory:
         """Batch norm when this network has it (PyTorch/Chainer momentum and epsilon)."""
         if not self.batchnorm:
             return x
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale,
+        return sn_layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale,
                                                   synchronized=self.sync, name=name)(x)
 
 

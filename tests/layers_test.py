@@ -315,5 +315,49 @@ class DistributeTest(tf.test.TestCase):
             self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
 
 
+class BatchNormalizationTest(tf.test.TestCase, parameterized.TestCase):
+    """The fused batch norm against Keras 3's own: same outputs, gradients and moving
+    statistics, computed by one FusedBatchNormV3 kernel."""
+
+    @parameterized.parameters(((8, 4, 4, 6), True), ((8, 4, 4, 6), False), ((8, 6), True))
+    def test_matches_keras(self, shape, scale):
+        x = tf.random.stateless_normal(shape, [1, 2]) * 3.0 + 1.0
+        results = []
+        for cls in (keras.layers.BatchNormalization, layers.BatchNormalization):
+            layer = cls(momentum=0.9, epsilon=1e-5, scale=scale)
+            layer.build(shape)
+            if scale:
+                layer.gamma.assign(np.linspace(0.5, 2.0, 6))
+            layer.beta.assign(np.linspace(-1.0, 1.0, 6))
+            for _ in range(2):  # the second call starts from updated moving statistics
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = layer(x, training=True)
+                    loss = tf.reduce_sum(y * tf.sin(y))
+            grads = tape.gradient(loss, [x] + layer.trainable_variables)
+            results.append([y, *grads, layer.moving_mean, layer.moving_variance,
+                            layer(x, training=False)])
+        for keras_value, fused_value in zip(*results):
+            self.assertAllClose(fused_value, keras_value, rtol=1e-5, atol=1e-5)
+
+    def test_uses_the_fused_kernel_except_when_synchronized(self):
+        def op_types(layer):
+            fn = tf.function(lambda x: layer(x, training=True))
+            graph = fn.get_concrete_function(tf.TensorSpec((4, 2, 2, 3))).graph
+            return {op.type for op in graph.get_operations()}
+        self.assertIn("FusedBatchNormV3", op_types(layers.BatchNormalization()))
+        self.assertNotIn("FusedBatchNormV3",
+                         op_types(layers.BatchNormalization(synchronized=True)))
+
+    def test_bfloat16_inputs_keep_float32_statistics(self):
+        layer = layers.BatchNormalization(dtype=keras.DTypePolicy("mixed_bfloat16"))
+        x = tf.random.stateless_normal((4, 2, 2, 3), [3, 4])
+        y = layer(x, training=True)
+        self.assertEqual(y.dtype, tf.bfloat16)
+        self.assertEqual(layer.moving_mean.dtype, tf.float32)
+        mean = tf.reduce_mean(tf.cast(tf.cast(x, tf.bfloat16), tf.float32), axis=(0, 1, 2))
+        self.assertAllClose(layer.moving_mean, 0.01 * mean, rtol=1e-3, atol=1e-6)
+
+
 if __name__ == "__main__":
     tf.test.main()
