@@ -18,12 +18,12 @@ setup(
       long_description=(_HERE / "README.md").read_text(),
       long_description_content_type="text/markdown",
       packages=find_packages(include=["sngan_tf", "sngan_tf.*"]),
-      python_requires=">=3.9,<3.12",
+      python_requires=">=3.10,<3.14",
       install_requires=_requirements("requirements.txt"),
       extras_require={
           "test": _requirements("requirements-test.txt"),
           # The CUDA build of the same TensorFlow (pulls the NVIDIA CUDA/cuDNN wheels; Linux).
-          "gpu": ["tensorflow[and-cuda]==2.15.1"],
+          "gpu": ["tensorflow[and-cuda]==2.21.0"],
       },
       entry_points={
           "console_scripts": [

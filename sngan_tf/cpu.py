@@ -1,12 +1,16 @@
 """The CPU path: oneDNN kernels on by default, and a description of the machine.
 
-TensorFlow 2.15 turns its oneDNN (MKL) kernels on by default only on x86 CPUs with
-AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (most laptops and desktops, AMD Zen 1-3, older
-Xeons) every convolution then runs on the Eigen path, measured 2.3x slower for this
-project's DCGAN step on a 2-core AVX2 EPYC. `prefer_onednn` sets `TF_ENABLE_ONEDNN_OPTS=1`
-unless the user set it (their choice wins); TensorFlow reads the variable when it first
-asks whether oneDNN is on, so it must run before TensorFlow is imported. The package's
-`__init__` calls it, so every `python -m sngan_tf.<program>` gets the fast path.
+TensorFlow 2.21 (as 2.15 did) decides whether its oneDNN (MKL) kernels are on in
+`IsMklEnabled` (tensorflow/core/util/port.cc): `TF_ENABLE_ONEDNN_OPTS` when set, else
+`DefaultOneDnnPolicy()`, which on Linux is true only for x86 CPUs with AVX-512 VNNI,
+AVX-512 BF16, AVX-VNNI or AMX (and Arm Neoverse V1), and on Windows x86 always true. On
+AVX2-only Linux CPUs (many laptops and desktops, AMD Zen 1-3, older Xeons) every
+convolution therefore runs on the Eigen path, measured 2.3x slower (with TensorFlow 2.15)
+for this project's DCGAN step on a 2-core AVX2 EPYC. `prefer_onednn` sets
+`TF_ENABLE_ONEDNN_OPTS=1` unless the user set it (their choice wins); TensorFlow reads the
+variable once, when it first asks whether oneDNN is on, so it must run before TensorFlow is
+imported. The package's `__init__` calls it, so every `python -m sngan_tf.<program>` gets
+the fast path.
 
 Nothing here imports TensorFlow at module level.
 """
@@ -16,7 +20,8 @@ import platform
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 # /proc/cpuinfo flags worth naming for the speed of convolutions and matmuls.
-_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
+          "amx_tile")
 
 
 def prefer_onednn(environ=None):

@@ -41,6 +41,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # Bump when decoding changes (resampling, colour conversion) so old caches are ignored.
 _CACHE_VERSION = 1
 _PROBE_TIMEOUT_S = 3.0
+# Files one decoding task reads; the tasks share a thread pool of up to 8 threads.
+_DECODE_CHUNK = 512
 _SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
 
 
@@ -328,11 +330,32 @@ def _zip_source(archive: str, inner: str) -> _FolderSource:
         raise
     root = os.path.realpath(archive)
     names = [f"{archive}:{m.filename}" for m in members]
-    # ZipFile serialises reads of its shared file handle, so threads may call this.
-    read = lambda i: zf.read(members[i])
+    # One ZipFile per thread: threads must not share one. On Python 3.12 and 3.13 (seen on
+    # 3.12.1 and 3.13.0), ZipFile.open skips a member's local extra field (which Info-ZIP's
+    # `zip` writes) with a seek relative to wherever another thread last left the shared
+    # file, so an intact archive reads as "Bad CRC-32". Each thread opens the archive once
+    # (the central directory of 60k members parses in about 0.3 s); close() closes all.
+    local = threading.local()
+    local.zf = zf
+    handles, handles_lock = [zf], threading.Lock()
+
+    def read(i):
+        handle = getattr(local, "zf", None)
+        if handle is None:
+            handle = local.zf = zipfile.ZipFile(archive)
+            with handles_lock:
+                handles.append(handle)
+        return handle.read(members[i])
+
+    def close():
+        with handles_lock:
+            for handle in handles:
+                handle.close()
+            handles.clear()
+
     key = {"kind": "zip", "path": root, "inner": inner,
            "files": [(m.filename, m.file_size, m.CRC) for m in members]}
-    return _FolderSource(names, read, key, zf.close)
+    return _FolderSource(names, read, key, close)
 
 
 def _decode_all(source: _FolderSource, image_size: int) -> np.ndarray:
@@ -345,11 +368,10 @@ def _decode_all(source: _FolderSource, image_size: int) -> np.ndarray:
         for i in range(lo, hi):
             out[i] = _decode_image(source.read(i), source.names[i], image_size)
 
-    chunk = 512
     workers = max(1, min(8, 2 * _num_cpus()))
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(work, lo, min(lo + chunk, count))
-                   for lo in range(0, count, chunk)]
+        futures = [pool.submit(work, lo, min(lo + _DECODE_CHUNK, count))
+                   for lo in range(0, count, _DECODE_CHUNK)]
         try:
             for future in futures:
                 future.result()

@@ -9,17 +9,23 @@ import tensorflow as tf
 from sngan_tf import cpu
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_PROBE = ("import os, sngan_tf.train, tensorflow as tf; "
-          "from tensorflow.python.util import _pywrap_util_port as p; "
+_PRINT = ("from tensorflow.python.util import _pywrap_util_port as p; "
           "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), p.IsMklEnabled())")
+_PROBE = "import os, sngan_tf.train, tensorflow as tf; " + _PRINT
+# TensorFlow alone, without the package.
+_TF_PROBE = "import os, tensorflow as tf; " + _PRINT
+# /proc/cpuinfo names of the features that turn TensorFlow's own default on
+# (`DefaultOneDnnPolicy` in tensorflow/core/util/port.cc, TensorFlow 2.15 to 2.21).
+_ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8",
+                         "amx_bf16")
 
 
-def _fresh_process(**env):
+def _fresh_process(probe=_PROBE, **env):
     """A new Python importing the package first, as the programs do; the test process's
     own TF_ENABLE_ONEDNN_OPTS (set by importing sngan_tf) is removed unless given."""
     environ = {k: v for k, v in os.environ.items() if k != cpu.ONEDNN_VAR}
     environ.update(env, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-c", _PROBE], env=environ, cwd=_ROOT,
+    result = subprocess.run([sys.executable, "-c", probe], env=environ, cwd=_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.split()
@@ -48,11 +54,23 @@ class PreferOneDnnTest(tf.test.TestCase):
     def test_fresh_process_without_the_variable_uses_onednn(self):
         if not cpu.cpu_description()["cpu_flags"]:
             self.skipTest("not an x86 CPU")
-        # Emulating an AVX2-only CPU: TF's own default would be off there.
+        # oneDNN limited to AVX2 as on an AVX2-only CPU (TF's default reads CPUID, not this
+        # variable; the package turns oneDNN on whatever the CPU).
         self.assertEqual(_fresh_process(ONEDNN_MAX_CPU_ISA="AVX2"), ["1", "True"])
 
     def test_fresh_process_keeps_the_users_off(self):
         self.assertEqual(_fresh_process(TF_ENABLE_ONEDNN_OPTS="0"), ["0", "False"])
+
+    def test_tensorflows_own_default_is_the_documented_one(self):
+        # What cpu.py says TensorFlow does without the package: on x86 Linux, oneDNN on
+        # only with AVX-512 VNNI/BF16, AVX-VNNI or AMX. On AVX2-only CPUs this is False,
+        # which is why the package sets the variable.
+        if not sys.platform.startswith("linux") or not cpu.cpu_description()["cpu_flags"]:
+            self.skipTest("the documented default is for x86 Linux")
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line for line in f if line.startswith("flags")).split())
+        expected = any(flag in flags for flag in _ONEDNN_DEFAULT_FLAGS)
+        self.assertEqual(_fresh_process(_TF_PROBE), ["None", str(expected)])
 
 
 class CpuDescriptionTest(tf.test.TestCase):
@@ -62,7 +80,8 @@ class CpuDescriptionTest(tf.test.TestCase):
         self.assertGreaterEqual(info["cores"], 1)
         self.assertLessEqual(info["cores"], os.cpu_count())
         self.assertTrue(set(info["cpu_flags"]) <= {"avx2", "fma", "avx512f", "avx512_vnni",
-                                                   "avx512_bf16", "amx_bf16", "amx_tile"})
+                                                   "avx512_bf16", "avx_vnni", "amx_bf16",
+                                                   "amx_tile"})
         if os.path.exists("/proc/cpuinfo"):
             with open("/proc/cpuinfo") as f:
                 text = f.read()

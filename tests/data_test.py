@@ -1,8 +1,11 @@
 """Tests of image loading (folders, zips, TFDS offline), the decode cache and the batch stream."""
+import concurrent.futures
+import io
 import os
 import pathlib
 import posixpath
 import shutil
+import struct
 import tempfile
 import time
 import types
@@ -152,6 +155,64 @@ class ImageFolderTest(_TempDirMixin, tf.test.TestCase, parameterized.TestCase):
             Image.new("L", (2, 2), i % 256).save(os.path.join(folder, f"{i:04d}.png"))
         images = data.load_images("image_folder", data_dir=folder, image_size=2)
         self.assertAllEqual(images[:, 0, 0, 0], np.arange(600) % 256)
+
+
+class ZipThreadsTest(_TempDirMixin, tf.test.TestCase):
+    """Many threads reading one archive get the bytes a single thread reads.
+
+    With one ZipFile shared by the threads, Python 3.12 and 3.13.0 fail this ("Bad CRC-32"
+    on an intact archive) for members with a local extra field, as Info-ZIP's `zip` writes.
+    """
+
+    N = 2000
+
+    def setUp(self):
+        super().setUp()
+        self.archive = os.path.join(self._new_temp_dir(), "many.zip")
+        # Member i: a 2x2 PNG of one colour, a function of i and different for every i.
+        self.colours = [(i % 256, i // 256, 7 * i % 256) for i in range(self.N)]
+        with zipfile.ZipFile(self.archive, "w") as zf:
+            for i, colour in enumerate(self.colours):
+                png = io.BytesIO()
+                Image.new("RGB", (2, 2), colour).save(png, format="PNG")
+                info = zipfile.ZipInfo(f"d/{i:04d}.png", date_time=(2020, 1, 1, 0, 0, 0))
+                # Info-ZIP's extended timestamp field, as in the shared CIFAR-10 zip.
+                info.extra = struct.pack("<HHBL", 0x5455, 5, 1, 1577836800)
+                zf.writestr(info, png.getvalue())
+        with zipfile.ZipFile(self.archive) as zf:
+            self.expected = [zf.read(name) for name in sorted(zf.namelist())]
+
+    def _track_zipfiles(self):
+        """Patches data's ZipFile so the test sees every handle it opens."""
+        opened, real_zipfile = [], zipfile.ZipFile
+
+        def open_zip(*args, **kwargs):
+            opened.append(real_zipfile(*args, **kwargs))
+            return opened[-1]
+
+        patcher = mock.patch.object(data.zipfile, "ZipFile", side_effect=open_zip)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return opened
+
+    def test_bytes_from_8_threads_equal_a_sequential_read(self):
+        opened = self._track_zipfiles()
+        with data._open_folder_source(self.archive) as source:  # pylint: disable=protected-access
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                got = list(pool.map(source.read, range(self.N)))
+        self.assertEqual(got, self.expected)
+        self.assertBetween(len(opened), 2, 9)  # The listing's handle, then one per thread.
+        self.assertTrue(all(zf.fp is None for zf in opened), "a ZipFile was left open")
+
+    def test_decoding_with_8_threads_equals_a_sequential_read(self):
+        opened = self._track_zipfiles()
+        # 8 decoding threads (2 per CPU, at most 8) and many small chunks.
+        with mock.patch.object(data, "_num_cpus", return_value=4), \
+                mock.patch.object(data, "_DECODE_CHUNK", 16):
+            images = data.load_images("image_folder", data_dir=self.archive, image_size=2)
+        self.assertAllEqual(images, np.broadcast_to(
+            np.array(self.colours, np.uint8)[:, None, None, :], (self.N, 2, 2, 3)))
+        self.assertTrue(all(zf.fp is None for zf in opened), "a ZipFile was left open")
 
 
 class ErrorTest(_TempDirMixin, tf.test.TestCase):
