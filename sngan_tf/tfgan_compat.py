@@ -13,6 +13,7 @@ The package imports TF-GAN only as `from sngan_tf.tfgan_compat import tfgan`.
 imports `pkg_resources`: hence `setuptools<81`.)
 """
 import types
+import warnings
 
 import tensorflow as tf
 # Importing tensorflow_hub (as TF-GAN does) imports this module, which then replaces the
@@ -67,6 +68,10 @@ def install_estimator_stand_in(tf_module=tf) -> list:
 
 install_estimator_stand_in()
 
-import tensorflow_gan as tfgan  # pylint: disable=g-import-not-at-top,wrong-import-position
+with warnings.catch_warnings():
+    # tensorflow_hub (imported by TF-GAN) imports pkg_resources, whose import warns that it
+    # is deprecated on every start: a note to tensorflow_hub's authors, not to our users.
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    import tensorflow_gan as tfgan  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 __all__ = ["tfgan", "install_estimator_stand_in", "EstimatorStandIn"]
