@@ -78,6 +78,9 @@ setup_extra() {
       "$venv/bin/python" -m pip install -q --disable-pip-version-check "tensorflow[and-cuda]==2.21.0"
     else
       "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+      # The CUDA build of torch brings triton, whose import aborts a process that has loaded
+      # TensorFlow 2.21 (seen in tests/torch_peer_test.py); the CPU peer never needs it.
+      "$venv/bin/python" -m pip uninstall -y -q triton 2>/dev/null || true
     fi
     echo "$want" > "$venv/.stamp-$name"
   fi
