@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
@@ -150,7 +151,7 @@ class MultiWorkerTest(tf.test.TestCase):
         # Single process, one device, global batch 8. Its batch norm uses the synchronised
         # formula (E[x²] - E[x]², what the workers compute over 2 x 4 images): the same
         # maths, only the summation order differs.
-        tf.keras.utils.set_random_seed(0)  # as sngan_tf.train does before building
+        keras.utils.set_random_seed(0)  # as sngan_tf.train does before building
         config = training.TrainConfig(
             model=models.ModelConfig(arch="dcgan", norm="spectral", g_batchnorm=True,
                                      sync_batchnorm=True),

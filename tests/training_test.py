@@ -86,7 +86,7 @@ class DistributeTest(tf.test.TestCase, parameterized.TestCase):
 
     def _run(self, strategy, norm):
         from sngan_tf import data  # pylint: disable=g-import-not-at-top
-        tf.keras.utils.set_random_seed(3)
+        keras.utils.set_random_seed(3)
         config = _config(norm, sync_batchnorm=True)
         gan = training.GAN(config, strategy)
         dataset = data.make_dataset(_images(), config.batch_size, config.seed)
