@@ -390,7 +390,9 @@ class Trainer:
         if errors:
             raise ConfigMismatchError(
                 f"--logdir={self.logdir}: no checkpoint fits this model; the newest says "
-                f"{errors[0]}. Use a new --logdir, or the settings it was trained with.")
+                f"{errors[0]}. Use a new --logdir, or the settings it was trained with "
+                "(checkpoints of sngan_tf's TensorFlow 2.15 / Keras 2 versions do not restore "
+                "into its Keras 3 models).")
         return self.step
 
     def _iterator(self):
