@@ -108,6 +108,18 @@ class ProgramsTest(tf.test.TestCase):
         expected = self.trainer.gan.generate(z)  # the trained generator, still in memory
         self.assertAllClose(serve(z=z)["images"], expected, atol=1e-5)
         self.assertGreater(float(tf.math.reduce_std(expected)), 1e-3)
+        # A fresh process without sngan_tf (nor Keras layers of ours) loads and runs it.
+        code = ("import sys, numpy as np, tensorflow as tf\n"
+                f"serve = tf.saved_model.load({export_dir!r}).signatures['serving_default']\n"
+                "z = tf.constant(np.load(sys.argv[1]))\n"
+                "np.save(sys.argv[2], serve(z=z)['images'].numpy())\n"
+                "assert not [m for m in sys.modules if m.startswith('sngan_tf')]\n")
+        np.save(self._out("z.npy"), z.numpy())
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        subprocess.run([sys.executable, "-c", code, self._out("z.npy"), self._out("x.npy")],
+                       cwd=tempfile.gettempdir(), env=env, check=True, timeout=120,
+                       capture_output=True)
+        self.assertAllClose(np.load(self._out("x.npy")), expected, atol=1e-5)
 
     def test_sample_errors_name_the_flags(self):
         with self.assertRaisesRegex(ValueError, "--output.*--export_dir"):
