@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short SN-GAN training on CIFAR-10 (the study's DCGAN with spectral normalization), then
-# where to look. Usage: bash scripts/run.sh demo [STEPS] (default 600 generator steps: 3 min
-# 44 s in all on 2 cores of an AMD EPYC limited to AVX2, the first grid after 37 s; see the
-# README). A sample grid every 50 steps, progress and ETA every 25. Its score uses
+# where to look. Usage: bash scripts/run.sh demo [STEPS] (default 600 generator steps; the
+# first grid after 43 s on 2 cores of an AMD EPYC limited to AVX2 with TensorFlow 2.21; see
+# the README). A sample grid every 50 steps, progress and ETA every 25. Its score uses
 # a lighter protocol than the README's (5,000 generated against 10,000 real images), so it
 # starts and ends sooner; its real statistics are cached for the next demo.
 # Data: $SNGAN_DATA_DIR (an image folder or .zip[/inner/dir]) if set; else the JPEG CIFAR-10
