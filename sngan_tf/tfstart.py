@@ -56,7 +56,8 @@ def filter_lines(lines: List[str], min_level: int, found_gpu: bool) -> Tuple[Lis
     return kept, cuinit
 
 
-def min_log_level() -> int:
+def _min_log_level() -> int:
+    """TF_CPP_MIN_LOG_LEVEL as TensorFlow reads it (0 when unset or not a number)."""
     try:
         return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
     except ValueError:
@@ -84,7 +85,7 @@ def start():
             os.close(saved)
             captured.seek(0)
             lines = captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept, cuinit = filter_lines(lines, min_log_level(), bool(gpus))
+            kept, cuinit = filter_lines(lines, _min_log_level(), bool(gpus))
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
     if cuinit:

@@ -20,6 +20,7 @@ def readme_example() -> str:
 class ReadmeExampleTest(tf.test.TestCase):
 
     def test_example_trains_saves_and_restores_u(self):
+        self.addCleanup(os.chdir, os.getcwd())  # later tests use paths relative to the root
         os.chdir(self.get_temp_dir())  # the example writes d.keras where it runs
         namespace = {}
         exec(compile(readme_example(), _README, "exec"), namespace)  # pylint: disable=exec-used
