@@ -7,9 +7,12 @@ A run directory (`--logdir`) holds
   events.out.tfevents.*    TensorBoard scalars, sample grids, the flags as text
   metrics.csv              `step,epoch,metric,value`, one row per metric and evaluation
   samples/step_<N>.png     sample grids from the fixed codes
+  spectra.npz              singular values of D's kernels at the end of training
 
-The trainer, the evaluate binary and the sample binary reach these files only through
-`RunDir`, so who may write them is decided here, once. Under
+This module is the format's only writer and only reader (STYLE.md item 14): the trainer,
+the evaluate and sample binaries and the study (`sngan_tf.study`) reach these files only
+through `RunDir` and `find_runs`, so a change of layout is one change here, and who may
+write is decided here, once. Under
 `tf.distribute.MultiWorkerMirroredStrategy` every worker runs the same program, and on the
 usual shared file system (GCS, NFS) their writes to one `--logdir` would overwrite each
 other; so only the chief writes (`is_chief`): the other workers get a no-op summary writer
@@ -18,11 +21,14 @@ guide prescribes: saving reads variables such as batch-norm statistics, which is
 collective, so every worker must save; the others save to a private temporary directory
 and delete it at once. Every worker reads the chief's `config.json` and checkpoints.
 """
+import csv
+import io
 import json
 import math
 import os
+import re
 import tempfile
-from typing import Dict, List, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +39,9 @@ CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.csv"
 SAMPLES_DIR = "samples"
 SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end (Trainer)
+SAMPLES_TAG = "samples"  # the TensorBoard image tag of the sample grids
+_EVENTS_GLOB = "events.out.tfevents.*"
+_SAMPLE_RE = re.compile(r"step_(\d+)\.png$")
 
 
 class ConfigMismatchError(ValueError):
@@ -236,12 +245,18 @@ class RunDir:
         """One grid of `images`: TensorBoard `samples` and `samples/step_<N>.png`."""
         grid = image_grid(images)
         with self.writer.as_default(step=step):
-            tf.summary.image("samples", grid[None], step=step)
+            tf.summary.image(SAMPLES_TAG, grid[None], step=step)
         path = self.path(SAMPLES_DIR, f"step_{step:08d}.png")
         if self.is_chief:
             tf.io.gfile.makedirs(os.path.dirname(path))
             tf.io.write_file(path, tf.io.encode_png(grid))
         return path
+
+    def write_spectra(self, step: int, spectra: Dict[str, np.ndarray]) -> str:
+        """`spectra.npz`: one array of singular values per layer name, and `step`."""
+        buffer = io.BytesIO()
+        np.savez(buffer, step=np.array(step), **spectra)
+        return self.write_file(SPECTRA_FILE, buffer.getvalue())
 
     def write_file(self, name: str, data: bytes) -> str:
         """Writes `data` to `<logdir>/<name>` (chief only), through a temporary file."""
@@ -252,3 +267,157 @@ class RunDir:
                 f.write(data)
             tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
         return path
+
+    # -- readers (the study, tests, any tool) ------------------------------------------------
+    def read_events(self) -> "Events":
+        """Every event file of the run, merged: a step logged twice keeps the later file's value.
+
+        A resumed run opens a new file, so files are merged in the order they were started. A
+        file cut short (the trainer still writing) gives the records before the cut.
+        """
+        files = [_read_event_file(path)
+                 for path in tf.io.gfile.glob(self.path(_EVENTS_GLOB))]
+        files.sort(key=lambda f: (f[0], f[1]))
+        merged, samples = {}, {}
+        for _, _, scalars, images in files:
+            for tag, points in scalars.items():
+                merged.setdefault(tag, {}).update(points)
+            samples.update(images)
+        out = {}
+        for tag, points in merged.items():
+            steps = np.array(sorted(points), dtype=np.int64)
+            out[tag] = (steps, np.array([points[s] for s in steps], dtype=np.float64))
+        return Events(out, dict(sorted(samples.items())))
+
+    def read_metrics(self) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """`metrics.csv`: metric -> (steps, epochs, values) sorted by step, in the order the
+        metrics first appear; a repeated (metric, step) keeps the last row; {} without a file."""
+        path = self.path(METRICS_FILE)
+        if not tf.io.gfile.exists(path):
+            return {}
+        rows = {}
+        with tf.io.gfile.GFile(path) as f:
+            text = f.read()
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            try:
+                step, epoch = int(float(row["step"])), float(row["epoch"])
+                value = float(row["value"])
+            except (KeyError, TypeError, ValueError):
+                logging.warning("Skipping malformed row in %s: %s", path, row)
+                continue
+            rows.setdefault(row["metric"], {})[step] = (epoch, value)
+        out = {}
+        for name, points in rows.items():
+            steps = sorted(points)
+            out[name] = (np.array(steps, dtype=np.int64),
+                         np.array([points[s][0] for s in steps], dtype=np.float64),
+                         np.array([points[s][1] for s in steps], dtype=np.float64))
+        return out
+
+    def sample_files(self) -> Dict[int, str]:
+        """`samples/step_<N>.png` files: step -> path, by step."""
+        found = {}
+        for path in tf.io.gfile.glob(self.path(SAMPLES_DIR, "step_*.png")):
+            match = _SAMPLE_RE.search(os.path.basename(path))
+            if match:
+                found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
+
+    def latest_sample(self, events: Optional["Events"] = None) -> Optional[Tuple[int, bytes]]:
+        """(step, PNG bytes) of the run's latest sample grid, or None.
+
+        The PNG files are the trainer's own record; the `samples` images of the events (pass
+        `read_events()` to avoid reading them twice) are the fallback.
+        """
+        files = self.sample_files()
+        if files:
+            step = max(files)
+            with tf.io.gfile.GFile(files[step], "rb") as f:
+                return step, f.read()
+        events = self.read_events() if events is None else events
+        if events.samples:
+            step = max(events.samples)
+            return step, events.samples[step]
+        return None
+
+    def read_spectra(self) -> Tuple[Optional[int], Dict[str, np.ndarray]]:
+        """`spectra.npz`: (step or None, {layer: singular values sorted descending}); (None, {})
+        when the file is missing (runs from before it existed) or unreadable."""
+        path = self.path(SPECTRA_FILE)
+        if not tf.io.gfile.exists(path):
+            return None, {}
+        try:
+            with tf.io.gfile.GFile(path, "rb") as f, np.load(io.BytesIO(f.read())) as npz:
+                arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files}
+        except (OSError, ValueError, EOFError) as e:
+            logging.warning("Cannot read %s (%s); no spectra for this run.", path, e)
+            return None, {}
+        step = arrays.pop("step", None)
+        step = int(step.reshape(-1)[0]) if step is not None and step.size else None
+        return step, {k: np.sort(v.reshape(-1))[::-1] for k, v in arrays.items() if v.size}
+
+
+class Events(NamedTuple):
+    """What a run's event files hold (`RunDir.read_events`)."""
+    scalars: Dict[str, Tuple[np.ndarray, np.ndarray]]  # tag -> (steps, values), by step
+    samples: Dict[int, bytes]  # step -> PNG of the `samples` grid logged then, by step
+
+
+def find_runs(folder: str, max_depth: int = 2) -> List[str]:
+    """The run directories (folders with a config.json) 1 to `max_depth` levels below
+    `folder`, sorted by the path of their config.json; `[folder]` when there is none below
+    and `folder` is a run itself."""
+    folder = os.path.normpath(folder)
+    configs = []
+    for depth in range(1, max_depth + 1):
+        configs += tf.io.gfile.glob(os.path.join(folder, *["*"] * depth, CONFIG_FILE))
+    if not configs and tf.io.gfile.exists(os.path.join(folder, CONFIG_FILE)):
+        return [folder]
+    return [os.path.dirname(path) for path in sorted(configs)]
+
+
+def _scalar_from_value(value) -> Optional[float]:
+    """The float in a summary value (TF1 `simple_value` or TF2 scalar tensor), or None."""
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor"):
+        dtype = tf.dtypes.as_dtype(value.tensor.dtype)
+        if dtype.is_floating or dtype.is_integer or dtype.is_bool:
+            array = tf.make_ndarray(value.tensor)
+            if array.size == 1:
+                return float(array.reshape(()))
+    return None
+
+
+def _png_from_value(value) -> Optional[bytes]:
+    """The first encoded image of an image summary (TF1 or TF2 form), or None."""
+    if value.HasField("image"):
+        return value.image.encoded_image_string
+    if value.HasField("tensor") and value.tensor.dtype == tf.string.as_datatype_enum:
+        # TF2 `tf.summary.image` stores [width, height, png_0, png_1, ...].
+        encoded = value.tensor.string_val
+        if len(encoded) > 2:
+            return encoded[2]
+    return None
+
+
+def _read_event_file(path: str):
+    """One event file -> (first wall time, path, {tag: {step: value}}, {step: sample PNG})."""
+    scalars, images, first_wall_time = {}, {}, math.inf
+    try:
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            first_wall_time = min(first_wall_time, event.wall_time)
+            for value in event.summary.value:
+                if value.tag == SAMPLES_TAG:
+                    png = _png_from_value(value)
+                    if png is not None:
+                        images[event.step] = png
+                    continue
+                scalar = _scalar_from_value(value)
+                if scalar is not None:
+                    scalars.setdefault(value.tag, {})[event.step] = scalar
+    except tf.errors.DataLossError:
+        # The trainer may still be writing: keep the complete records read so far.
+        logging.warning("Truncated event file %s; using the records before the cut.", path)
+    return first_wall_time, path, scalars, images

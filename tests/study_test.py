@@ -1,8 +1,5 @@
-"""The study command: its training commands, and a run on a tiny generated folder
-(three configurations, two seeds of one, figures, resume)."""
-import csv
-import importlib.util
-import json
+"""`python -m sngan_tf.study run`: its training commands, and a run on a tiny generated folder
+(three configurations, two seeds of one, figures, resume), plotted again by `... plot`."""
 import os
 import subprocess
 import sys
@@ -11,11 +8,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from sngan_tf import rundir
+from sngan_tf.study import runner
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SPEC = importlib.util.spec_from_file_location(
-    "run_study", os.path.join(_ROOT, "scripts", "run_study.py"))
-run_study = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(run_study)  # defines no flags: they are defined only as a script
 
 
 def _flag(cmd, name):
@@ -26,12 +22,12 @@ def _flag(cmd, name):
 class TrainCommandTest(tf.test.TestCase):
 
     def test_one_command_per_configuration_and_seed(self):
-        settings = run_study.StudySettings(output_dir="runs/s", epochs=8, eval_num_sets=5,
+        settings = runner.StudySettings(output_dir="runs/s", epochs=8, eval_num_sets=5,
                                            classifier_path="classifiers/c")
         out = os.path.abspath("runs/s")
         for config in ("spectral", "nonorm"):
             for seed in (0, 2):
-                cmd = run_study.train_command(config, seed, settings, ["--batch_size=4"])
+                cmd = runner.train_command(config, seed, settings, ["--batch_size=4"])
                 self.assertEqual(cmd[1:4],
                                  ["-m", "sngan_tf.train", f"--flagfile=flags/{config}.cfg"])
                 self.assertEqual(_flag(cmd, "seed"), [str(seed)])
@@ -43,25 +39,25 @@ class TrainCommandTest(tf.test.TestCase):
                 self.assertEqual(cmd[-1], "--batch_size=4")  # pass-through last: it wins
 
     def test_one_set_per_evaluation_leaves_the_flag_to_its_default(self):
-        cmd = run_study.train_command("batchnorm", 1, run_study.StudySettings())
+        cmd = runner.train_command("batchnorm", 1, runner.StudySettings())
         self.assertEqual(_flag(cmd, "eval_num_sets"), [])
         self.assertEqual(_flag(cmd, "seed"), ["1"])
 
     def test_seeds_and_pass_through_are_checked(self):
-        self.assertEqual(run_study.parse_seeds(["2", "0", "1"]), [2, 0, 1])
+        self.assertEqual(runner.parse_seeds(["2", "0", "1"]), [2, 0, 1])
         for bad in (["a"], ["-1"], ["1", "1"], []):
             with self.assertRaises(ValueError):
-                run_study.parse_seeds(bad)
-        run_study.check_extra(["--batch_size=4", "--seed_offset=1"])
+                runner.parse_seeds(bad)
+        runner.check_extra(["--batch_size=4", "--seed_offset=1"])
         for bad in ("--seed=3", "--logdir=x", "--logdir"):
             with self.assertRaisesRegex(ValueError, "sets --seed and --logdir"):
-                run_study.check_extra(["--batch_size=4", bad])
+                runner.check_extra(["--batch_size=4", bad])
 
 
 class StudyTest(tf.test.TestCase):
 
     def _study(self, out, data, classifier, epochs, *study_flags):
-        cmd = [sys.executable, os.path.join(_ROOT, "scripts", "run_study.py"), *study_flags,
+        cmd = [sys.executable, "-m", "sngan_tf.study", "run", *study_flags,
                f"--output_dir={out}", f"--epochs={epochs}", "--dataset=image_folder",
                f"--data_dir={data}", "--eval_network=classifier",
                f"--classifier_path={classifier}", "--",
@@ -113,19 +109,37 @@ class StudyTest(tf.test.TestCase):
         result = self._study(out, data, classifier, 2, "--seeds=0,1", "--configs=spectral,nonorm")
         self.assertEqual(result.stderr.count("Resumed from"), 2, result.stderr[-3000:])
         for seed in (0, 1):
-            logdir = os.path.join(out, "spectral", f"seed_{seed}")
-            with open(os.path.join(logdir, "config.json")) as f:
-                self.assertEqual(json.load(f)["seed"], seed)
-            with open(os.path.join(logdir, "metrics.csv")) as f:
-                rows = [r for r in csv.DictReader(f) if r["metric"] == "fd_tiny_classifier"]
-            self.assertEqual([(r["step"], r["epoch"]) for r in rows],
-                             [("2", "1.0000"), ("4", "2.0000")])
+            run = rundir.RunDir(os.path.join(out, "spectral", f"seed_{seed}"))
+            self.assertEqual(run.read_config()["seed"], seed)
+            steps, epochs, _ = run.read_metrics()["fd_tiny_classifier"]
+            self.assertAllEqual(steps, [2, 4])
+            self.assertAllEqual(epochs, [1.0, 2.0])
         self.assertTrue(tf.train.latest_checkpoint(
             os.path.join(out, "batchnorm", "seed_0", "checkpoints")).endswith("ckpt-2"))
         with open(os.path.join(figures, "results.md")) as f:
             results = f.read()
         self.assertIn("| spectral | 0, 1 | 1 |", results)
         self.assertIn("| batchnorm | 0 | 1 |", results)
+
+        # The plot command alone draws the same report from the same runs.
+        replot = os.path.join(self.get_temp_dir(), "replot")
+        result = subprocess.run(
+            [sys.executable, "-m", "sngan_tf.study", "plot", f"--study_dir={out}",
+             f"--output_dir={replot}"], capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        with open(os.path.join(replot, "results.md")) as f:
+            self.assertEqual(f.read(), results)
+
+    def test_unknown_command_and_bad_flags_are_refused(self):
+        for args, expected in ((["train"], "unknown command 'train'"), ([], "no command"),
+                               (["run", "--seeds=0,0"], "--seeds: 0 given twice"),
+                               (["run", "--configs=nope"], "--configs: no flags/nope.cfg"),
+                               (["run", "--", "--seed=3"], "sets --seed and --logdir")):
+            result = subprocess.run([sys.executable, "-m", "sngan_tf.study", *args],
+                                    capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(result.returncode, 0, args)
+            self.assertIn(expected, result.stderr, args)
 
 if __name__ == "__main__":
     tf.test.main()

@@ -1,10 +1,10 @@
-"""Tests for scripts/plot_study.py on synthetic studies written with tf.summary.
+"""Tests for `python -m sngan_tf.study plot` (sngan_tf.study: runs, stats, figures, report) on
+synthetic studies written with tf.summary.
 
 `PlotStudyTest`: the old layout, one run per configuration folder, no Lipschitz logging.
 `MultiSeedStudyTest`: `<config>/seed_<s>` runs with lipschitz/* scalars, spectra.npz and K
 generated sets per evaluation, beside an old single run, checked against numpy.
 """
-import importlib.util
 import json
 import os
 import shutil
@@ -13,10 +13,10 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-_SCRIPT = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "plot_study.py")
-_SPEC = importlib.util.spec_from_file_location("plot_study", _SCRIPT)
-plot_study = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(plot_study)
+from sngan_tf import rundir
+from sngan_tf.study import report
+from sngan_tf.study import runs
+from sngan_tf.study import stats
 
 _FD = "fd_cifar10_classifier"
 _SIGMA_LAYERS = ("conv0", "conv1", "dense")
@@ -99,7 +99,7 @@ class _PlottedStudy(tf.test.TestCase):
         cls.study = tempfile.mkdtemp()
         cls.build(cls.study)
         cls.output_dir = os.path.join(cls.study, "figures")
-        cls.written = plot_study.plot_study(cls.study, cls.output_dir)
+        cls.written = report.plot_study(cls.study, cls.output_dir)
         with open(cls.written["results"]) as f:
             cls.results = f.read()
 
@@ -160,46 +160,47 @@ class PlotStudyTest(_PlottedStudy):
         self.assertIn("| spectral | conv1 | 3.00 | — | — |", self.results)
 
     def test_later_event_file_wins_and_sigma_tags_are_read(self):
-        scalars, sample = plot_study.read_events(os.path.join(self.study, "spectral"))
+        events = rundir.RunDir(os.path.join(self.study, "spectral")).read_events()
+        scalars = events.scalars
         steps, values = scalars["loss/d"]
         self.assertAllEqual(steps, [0, 100, 200, 300, 400])
         self.assertAllClose(values, [1.0, 1.1, 1.2, 5.0, 6.0])
         self.assertAllClose(scalars["sigma/conv1"][1], 2.0 + steps / 400)
-        self.assertEqual(sample[0], 400)
+        self.assertEqual(max(events.samples), 400)
         self.assertNotIn("samples", scalars)
 
     def test_latest_sample_file_by_step(self):
-        run = plot_study.read_run(os.path.join(self.study, "spectral"))
+        run = runs.read_run(os.path.join(self.study, "spectral"))
         self.assertEqual(run.sample_step, 400)
-        run = plot_study.read_run(os.path.join(self.study, "none"))
+        run = runs.read_run(os.path.join(self.study, "none"))
         self.assertEqual(run.sample_step, 0)  # From the event file: no samples/ folder.
         self.assertEqual(run.metrics, {})
 
     def test_ema_smooth_matches_hand_computed_values(self):
         # w = 0.5: m1 = 1, s1 = 1 / 0.5 = 2; m2 = 0.5 + 2 = 2.5, s2 = 2.5 / 0.75 = 10/3;
         # nan passes through; m3 = 1.25 + 4 = 5.25, s3 = 5.25 / 0.875 = 6.
-        smoothed = plot_study.ema_smooth([2.0, 4.0, np.nan, 8.0], weight=0.5)
+        smoothed = stats.ema_smooth([2.0, 4.0, np.nan, 8.0], weight=0.5)
         self.assertAllClose(smoothed, [2.0, 10.0 / 3.0, np.nan, 6.0])
-        self.assertAllClose(plot_study.ema_smooth([3.0, -1.0], weight=0.0), [3.0, -1.0])
+        self.assertAllClose(stats.ema_smooth([3.0, -1.0], weight=0.0), [3.0, -1.0])
         with self.assertRaises(ValueError):
-            plot_study.ema_smooth([1.0], weight=1.0)
+            stats.ema_smooth([1.0], weight=1.0)
 
     def test_summarize_metric_direction(self):
         epochs, values = [1, 2, 3], [3.0, 5.0, 4.0]
-        self.assertEqual(plot_study.summarize_metric(epochs, values), (4.0, 3.0, 1.0))
-        self.assertEqual(plot_study.summarize_metric(epochs, values, higher_better=True),
+        self.assertEqual(stats.summarize_metric(epochs, values), (4.0, 3.0, 1.0))
+        self.assertEqual(stats.summarize_metric(epochs, values, higher_better=True),
                          (4.0, 5.0, 2.0))
 
     def test_choose_metric_prefers_fid_then_first_fd(self):
         def run(*names):
             metrics = {n: (np.array([1]), np.array([1.0]), np.array([1.0])) for n in names}
-            return plot_study.Run("dir", "x", {}, {}, metrics, None, None)
+            return runs.Run("dir", "x", {}, {}, metrics, None, None)
 
-        self.assertEqual(plot_study.choose_metric([run("is", "fd_b"), run("fid", "fd_a")]), "fid")
-        self.assertEqual(plot_study.choose_metric([run("num_sets", "fd_b_std", "fd_b")]), "fd_b")
-        self.assertEqual(plot_study.choose_metric([run("is", "fd_b"), run("fd_a")]), "fd_b")
-        self.assertIsNone(plot_study.choose_metric([run("is")]))
-        self.assertEqual(plot_study.choose_metric([run("fid")], metric="kid"), "kid")
+        self.assertEqual(runs.choose_metric([run("is", "fd_b"), run("fid", "fd_a")]), "fid")
+        self.assertEqual(runs.choose_metric([run("num_sets", "fd_b_std", "fd_b")]), "fd_b")
+        self.assertEqual(runs.choose_metric([run("is", "fd_b"), run("fd_a")]), "fd_b")
+        self.assertIsNone(runs.choose_metric([run("is")]))
+        self.assertEqual(runs.choose_metric([run("fid")], metric="kid"), "kid")
 
 
 # The multi-seed study: FD per seed at epochs 1 and 2, and the final (step 200) Lipschitz values.
@@ -295,7 +296,7 @@ class MultiSeedStudyTest(_PlottedStudy):
             self.assertGreater(image.std(), 5.0, path)
 
     def test_groups_seeds_by_configuration_folder(self):
-        groups, notes = plot_study.find_runs(self.study)
+        groups, notes = runs.find_runs(self.study)
         self.assertEqual([(g.label, g.seeds) for g in groups],
                          [("spectral", [0, 1, 2]), ("batchnorm", [0, 1]), ("nonorm", [0])])
         self.assertEqual(notes, [])
@@ -359,8 +360,8 @@ class MultiSeedStudyTest(_PlottedStudy):
         self.assertIn("| spectral | conv1 | 6.20 ± 0.20 | 1.10 ± 0 | 1.00 ± 0 |", self.results)
 
     def test_mean_spectra_scale_each_seed_then_average(self):
-        groups, _ = plot_study.find_runs(self.study)
-        spectra = plot_study.mean_spectra(groups[0])
+        groups, _ = runs.find_runs(self.study)
+        spectra = stats.mean_spectra(groups[0])
         self.assertEqual(list(spectra), ["conv0", "conv1"])
         scaled, top, seeds = spectra["conv0"]
         self.assertAllClose(scaled, [1.0, 0.5, 0.25])  # each seed is (1 + seed) times this
@@ -368,7 +369,7 @@ class MultiSeedStudyTest(_PlottedStudy):
         self.assertEqual(seeds, 3)
         scaled, _, _ = spectra["conv1"]  # stored ascending: read back descending
         self.assertAllClose(scaled, np.linspace(1.0, 0.1, 10))
-        self.assertEqual(plot_study.mean_spectra(groups[2]), {})
+        self.assertEqual(stats.mean_spectra(groups[2]), {})
 
 
 class StatisticsTest(tf.test.TestCase):
@@ -377,31 +378,31 @@ class StatisticsTest(tf.test.TestCase):
         # Seed 1 is still training (no x = 200), seed 2 logged a nan at x = 100.
         series = [([0, 100, 200], [1.0, 2.0, 4.0]), ([0, 100], [3.0, 5.0]),
                   ([0, 100, 200], [2.0, np.nan, 7.0])]
-        x, mean, std, count = plot_study.mean_band(series)
+        x, mean, std, count = stats.mean_band(series)
         table = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, np.nan], [2.0, np.nan, 7.0]])
         self.assertAllEqual(x, [0, 100, 200])
         self.assertAllEqual(count, [3, 2, 2])
         self.assertAllClose(mean, np.nanmean(table, axis=0))
         self.assertAllClose(std, np.nanstd(table, axis=0, ddof=1))
-        x, mean, std, count = plot_study.mean_band([([1, 2], [5.0, 6.0])])
+        x, mean, std, count = stats.mean_band([([1, 2], [5.0, 6.0])])
         self.assertAllClose(mean, [5.0, 6.0])
         self.assertTrue(np.all(np.isnan(std)))  # one seed: no band
 
     def test_mean_std_and_formatting(self):
-        self.assertAllClose(plot_study.mean_std([10.0, 12.0, 14.0]), (12.0, 2.0, 3))
-        mean, std, n = plot_study.mean_std([7.0, np.nan])
+        self.assertAllClose(stats.mean_std([10.0, 12.0, 14.0]), (12.0, 2.0, 3))
+        mean, std, n = stats.mean_std([7.0, np.nan])
         self.assertEqual((mean, n), (7.0, 1))
         self.assertTrue(np.isnan(std))
-        self.assertEqual(plot_study.format_mean_std(12.0, 2.0), "12.0 ± 2.0")
-        self.assertEqual(plot_study.format_mean_std(0.3456, 0.0123), "0.346 ± 0.012")
-        self.assertEqual(plot_study.format_mean_std(123.4, 15.0), "123 ± 15")
-        self.assertEqual(plot_study.format_mean_std(20000.0, 14142.1), "20000 ± 14000")
-        self.assertEqual(plot_study.format_mean_std(3.1e7, 1.2e6), "3.1e+07 ± 1.2e+06")
-        self.assertEqual(plot_study.format_mean_std(1.00000024, 6.7e-7), "1.0000 ± 6.7e-07")
-        self.assertEqual(plot_study.format_mean_std(0.00796, 0.00079), "0.00796 ± 0.00079")
-        self.assertEqual(plot_study.format_mean_std(44.25), "44.25")
-        self.assertEqual(plot_study.format_values([10.0, None, 14.0]), "12.0 ± 2.8 (n=2)")
-        self.assertEqual(plot_study.format_values([None]), "—")
+        self.assertEqual(report.format_mean_std(12.0, 2.0), "12.0 ± 2.0")
+        self.assertEqual(report.format_mean_std(0.3456, 0.0123), "0.346 ± 0.012")
+        self.assertEqual(report.format_mean_std(123.4, 15.0), "123 ± 15")
+        self.assertEqual(report.format_mean_std(20000.0, 14142.1), "20000 ± 14000")
+        self.assertEqual(report.format_mean_std(3.1e7, 1.2e6), "3.1e+07 ± 1.2e+06")
+        self.assertEqual(report.format_mean_std(1.00000024, 6.7e-7), "1.0000 ± 6.7e-07")
+        self.assertEqual(report.format_mean_std(0.00796, 0.00079), "0.00796 ± 0.00079")
+        self.assertEqual(report.format_mean_std(44.25), "44.25")
+        self.assertEqual(report.format_values([10.0, None, 14.0]), "12.0 ± 2.8 (n=2)")
+        self.assertEqual(report.format_values([None]), "—")
 
     def test_an_old_run_beside_a_seed_folder_of_the_same_seed(self):
         study = self.get_temp_dir()
@@ -409,7 +410,7 @@ class StatisticsTest(tf.test.TestCase):
             os.makedirs(os.path.join(study, folder))
             with open(os.path.join(study, folder, "config.json"), "w") as f:
                 json.dump({"model": {"norm": "spectral"}, "seed": seed}, f)
-        groups, notes = plot_study.find_runs(study)
+        groups, notes = runs.find_runs(study)
         self.assertEqual([(g.label, g.seeds) for g in groups], [("spectral", [0, 1])])
         self.assertEqual(groups[0].first.logdir, os.path.join(study, "spectral", "seed_0"))
         self.assertEqual(len(notes), 1)

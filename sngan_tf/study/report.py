@@ -1,0 +1,356 @@
+"""The study's report: its figures and `results.md` (tables of mean ± std over seeds).
+
+`plot_study` reads a study folder (`sngan_tf.study.runs`), draws every figure its data
+allow (`sngan_tf.study.figures`) and writes the tables; runs from before the Lipschitz
+logging (no `lipschitz/*` tags, no spectra.npz) give what they can, with a note.
+"""
+import math
+import os
+import re
+
+from absl import logging
+import numpy as np
+
+from sngan_tf import rundir
+from sngan_tf.study import figures as figures_lib
+from sngan_tf.study import runs as runs_lib
+from sngan_tf.study import stats
+from sngan_tf.study.runs import (LAYER_PREFIX, LOWER_BOUND_TAGS, SIGMA_PREFIX,
+                                 UPPER_BOUND_TAG, describe_metric, higher_is_better)
+
+_DASH = "—"
+
+
+def format_value(value):
+    """Two decimals for distances and scores; three significant digits below 1 (KID), four
+    from 1e5 (the Lipschitz upper bound of an unnormalised D)."""
+    if value is None:
+        return _DASH
+    if math.isfinite(value) and abs(value) >= 1e5:
+        return f"{value:.4g}"
+    if not math.isfinite(value) or abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _format_epoch(epoch):
+    if epoch is None:
+        return _DASH
+    return str(int(epoch)) if float(epoch).is_integer() else f"{epoch:.2f}"
+
+
+def format_mean_std(mean, std=math.nan):
+    """`mean ± std` rounded to the std's second significant digit; the mean alone without a std.
+
+    E.g. (12, 2) -> "12.0 ± 2.0", (0.3456, 0.0123) -> "0.346 ± 0.012", (20000, 14142) ->
+    "20000 ± 14000", (3.1e7, 1.2e6) -> "3.1e+07 ± 1.2e+06", (1.00000024, 6.7e-7) ->
+    "1.0000 ± 6.7e-07" (at most 5 significant digits of the mean), (44.25, nan) -> "44.25".
+    """
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return _DASH
+    if std is None or not math.isfinite(std) or not math.isfinite(mean):
+        return format_value(mean)
+    if std == 0:
+        return f"{format_value(mean)} ± 0"
+    if max(abs(mean), std) >= 1e5:  # e.g. the upper bound of an unnormalised D
+        return f"{mean:.3g} ± {std:.2g}"
+    decimals = 1 - math.floor(math.log10(std))
+    if decimals < 0:  # 20000 ± 14142 -> 20000 ± 14000
+        return f"{round(mean, decimals):.0f} ± {round(std, decimals):.0f}"
+    cap = 4 - math.floor(math.log10(abs(mean))) if mean else decimals
+    if decimals > max(cap, 0):  # a std far below the mean: 5 significant digits of the mean
+        return f"{mean:.{max(cap, 0)}f} ± {std:.2g}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def format_values(values):
+    """Mean ± std over the finite values, with `(n=k)` when some are missing; — for none."""
+    total = len(values)
+    mean, std, n = stats.mean_std([math.nan if v is None else v for v in values])
+    text = format_mean_std(mean, std)
+    if 0 < n < total:
+        text += f" (n={n})"
+    return text
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _span(values):
+    """`400`, or `300–400` when the runs of a configuration stand at different steps."""
+    values = sorted({int(v) for v in values if v is not None})
+    if not values:
+        return _DASH
+    return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+
+def _num_sets(group):
+    """K, the generated sets per evaluation, e.g. `5`, or `1, 5` if the seeds differ."""
+    return ", ".join(str(k) for k in sorted({r.num_sets for r in group.runs}))
+
+
+def _final_values(group, tag):
+    return [None if r.final(tag) is None else r.final(tag)[1] for r in group.runs]
+
+
+def _largest_grad_norm(run):
+    finals = [run.final(tag + "_max") for tag, _ in LOWER_BOUND_TAGS]
+    finals = [f[1] for f in finals if f is not None]
+    return max(finals) if finals else None
+
+
+def _summary_rows(groups, metric):
+    higher = metric is not None and higher_is_better(metric)
+    with_sets_std = metric is not None and any(
+        f"{metric}_std" in r.metrics for g in groups for r in g.runs)
+    rows = []
+    for group in groups:
+        finals, bests, series = [], [], []
+        for run in group.runs:
+            final = best = None
+            if metric in run.metrics:
+                _, epochs, values = run.metrics[metric]
+                final, best, _ = stats.summarize_metric(epochs, values, higher)
+                series.append((epochs, values))
+            finals.append(final)
+            bests.append(best)
+        best_epoch = None
+        if series:
+            x, mean, _, _ = stats.mean_band(series)
+            best_epoch = stats.summarize_metric(x, mean, higher)[2]
+        speeds = [np.median(r.scalars["perf/images_per_sec"][1]) for r in group.runs
+                  if "perf/images_per_sec" in r.scalars]
+        row = [group.label, ", ".join(str(s) for s in group.seeds),
+               _num_sets(group),
+               format_values(finals), format_values(bests), _format_epoch(best_epoch)]
+        if with_sets_std:
+            stds = [r.metrics[f"{metric}_std"][2][-1] for r in group.runs
+                    if f"{metric}_std" in r.metrics]
+            row.append(format_value(float(np.mean(stds))) if stds else _DASH)
+        row += [f"{np.median(speeds):.0f}" if speeds else _DASH,
+                _span(r.steps_trained for r in group.runs)]
+        rows.append(row)
+    return rows, with_sets_std
+
+
+def _per_epoch_rows(groups, metric):
+    epochs = sorted({float(e) for g in groups for r in g.runs if metric in r.metrics
+                     for e in r.metrics[metric][1]})
+    rows = []
+    for epoch in epochs:
+        row = [_format_epoch(epoch)]
+        for group in groups:
+            values = []
+            for run in group.runs:
+                value = None
+                if metric in run.metrics:
+                    _, run_epochs, run_values = run.metrics[metric]
+                    hit = np.flatnonzero(np.isclose(run_epochs, epoch))
+                    value = float(run_values[hit[-1]]) if len(hit) else None
+                values.append(value)
+            row.append(format_values(values))
+        rows.append(row)
+    return rows
+
+
+def results_markdown(groups, metric, figures, notes=()):
+    """The study's results in Markdown: metric summary and per epoch, Lipschitz bounds, layers.
+
+    Every number of a configuration is the mean ± standard deviation (ddof 1) over its seeds.
+    """
+    lines = _metric_section(groups, metric)
+    lines += _lipschitz_section([g for g in groups if g.has_lipschitz])
+    lines += _layer_section([g for g in groups if g.tags(LAYER_PREFIX)])
+    lines += _spectral_section([g for g in groups if g.tags(SIGMA_PREFIX)])
+    lines += ["", "Figures:", ""]
+    lines += [f"- [{name}]({os.path.basename(path)})" for name, path in figures.items()]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _metric_section(groups, metric):
+    """The title, the summary table and the metric per epoch."""
+    lines = ["# Study results", ""]
+    if metric is None:
+        lines.append("Metric: none logged yet (no `fid` or `fd_*` in any metrics.csv).")
+        head = "metric"
+    else:
+        direction = "higher" if higher_is_better(metric) else "lower"
+        lines.append(f"Metric: `{metric}`, {describe_metric(metric)}; {direction} is better.")
+        head = metric
+    lines += ["", "Each value of a configuration is the mean ± standard deviation across its "
+              "seeds (ddof 1; a single seed shows its value alone; `(n=k)`: only k seeds have "
+              "it). *seeds*: the seeds trained; *sets*: the independent generated sets each "
+              "evaluation averages over (K).", ""]
+    rows, with_sets_std = _summary_rows(groups, metric)
+    header = ["configuration", "seeds", "sets", f"final {head}", f"best {head}",
+              "epoch of best (mean curve)"]
+    if with_sets_std:
+        header.append("std over the K sets (final, mean over seeds)")
+    lines += _table(header + ["images/s", "steps trained"], rows)
+
+    if metric is not None and any(metric in r.metrics for g in groups for r in g.runs):
+        lines += ["", f"## {head} per epoch", ""]
+        lines += _table(["epoch"] + [f"{g.label} ({len(g.runs)} seed{'s' * (len(g.runs) > 1)}, "
+                                     f"K={_num_sets(g)})" for g in groups],
+                        _per_epoch_rows(groups, metric))
+    return lines
+
+
+def _lipschitz_section(groups):
+    """Lower bounds (gradient norms) and the upper bound of D's Lipschitz constant."""
+    if not groups:
+        return []
+    lines = ["", "## Lipschitz constant of D at the last logged step", "",
+             "‖∇ₓD(x)‖₂ per example, averaged over a batch of real, generated or "
+             "interpolated inputs: each is a lower bound of D's Lipschitz constant, the "
+             "largest over the batch the tightest. The product of the layers' operator "
+             "norms is an upper bound.", ""]
+    rows = []
+    for group in groups:
+        steps = [r.final(UPPER_BOUND_TAG) or r.final(LOWER_BOUND_TAGS[0][0])
+                 for r in group.runs]
+        rows.append([group.label, _span(s[0] for s in steps if s is not None)]
+                    + [format_values(_final_values(group, tag)) for tag, _ in LOWER_BOUND_TAGS]
+                    + [format_values([_largest_grad_norm(r) for r in group.runs]),
+                       format_values(_final_values(group, UPPER_BOUND_TAG))])
+    return lines + _table(["configuration", "step"]
+                          + [f"‖∇ₓD‖ {name} (batch mean)" for _, name in LOWER_BOUND_TAGS]
+                          + ["largest ‖∇ₓD‖ in a batch", "upper bound ∏ ‖layer‖₂"], rows)
+
+
+def _layer_section(groups):
+    """Each layer's exact operator norm, one column per configuration."""
+    if not groups:
+        return []
+    layers = []
+    for group in groups:
+        layers += [l for l in group.tags(LAYER_PREFIX) if l not in layers]
+    lines = ["", "## Operator norm of each layer at the last logged step", "",
+             "‖layer‖₂: the exact operator norm of the linear map each layer applies "
+             "(convolutions with their stride and padding on their input shape; SN layers "
+             "with W/σ; batch norm as its affine map).", ""]
+    return lines + _table(["layer"] + [g.label for g in groups],
+                          [[layer] + [format_values(_final_values(g, LAYER_PREFIX + layer))
+                                      if layer in g.tags(LAYER_PREFIX) else _DASH
+                                      for g in groups] for layer in layers])
+
+
+def _spectral_section(groups):
+    """σ, the operator norm as applied and the top singular value of each SN layer."""
+    if not groups:
+        return []
+    lines = ["", "## Spectral normalization per layer at the end", "",
+             "σ: the power-iteration estimate of the raw kernel's spectral norm that SN "
+             "divides by. ‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ: the layer's exact operator norm as "
+             "applied, the ratio of the raw layer's norm to σ. SN makes the largest "
+             "singular value of the reshaped kernel W/σ (from spectra.npz) 1, not the "
+             "convolution's operator norm.", ""]
+    rows = []
+    for group in groups:
+        for layer in group.tags(SIGMA_PREFIX):
+            tops = [r.spectra[layer][0] if layer in r.spectra else None for r in group.runs]
+            rows.append([group.label, layer,
+                         format_values(_final_values(group, SIGMA_PREFIX + layer)),
+                         format_values(_final_values(group, LAYER_PREFIX + layer)),
+                         format_values(tops)])
+    return lines + _table(["configuration", "layer", "σ (raw kernel)",
+                           "‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ",
+                           "largest singular value of reshaped W/σ"], rows)
+
+
+def _safe(label):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+
+
+def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
+    """Writes the study's figures and results.md into output_dir.
+
+    Args:
+      study_dir: folder of configuration folders, each a run directory or a folder of
+        run directories, one per seed (see `sngan_tf.study.runs.find_runs`).
+      output_dir: where to write; created if missing. None means <study_dir>/figures.
+      metric: metric name from metrics.csv; None or "auto" picks `fid`, else the first `fd_*`.
+      smoothing: EMA weight for the loss curves, as TensorBoard's smoothing slider.
+
+    Returns:
+      dict of output name (file name without extension) -> path written.
+    """
+    output_dir = output_dir or os.path.join(study_dir, "figures")
+    os.makedirs(output_dir, exist_ok=True)
+    groups, notes = runs_lib.find_runs(study_dir)
+    if not groups:
+        raise ValueError(f"No run (folder with config.json) in {study_dir}")
+    metric = runs_lib.choose_metric([r for g in groups for r in g.runs], metric)
+    figures = _draw_figures(groups, metric, smoothing, output_dir, notes)
+    for note in notes:
+        logging.info(note)
+    written = dict(figures)
+    written["results"] = os.path.join(output_dir, "results.md")
+    with open(written["results"], "w") as f:
+        f.write(results_markdown(groups, metric, figures, notes))
+    return written
+
+
+def _draw_figures(groups, metric, smoothing, output_dir, notes):
+    """Every figure the runs have data for, as {name: path}; a note for each left out."""
+    figures = {}
+
+    def out(name):
+        return os.path.join(output_dir, name + ".png")
+
+    def plot_those_with(name, has, plot, missing):
+        """`plot` of the groups that `has` the data; a note for each that lacks it."""
+        chosen = [g for g in groups if has(g)]
+        if chosen:
+            figures[name] = plot(chosen, out(name))
+        notes.extend(f"{g.label}: {missing}; left out of {name}.png." for g in groups
+                     if g not in chosen)
+
+    if metric is not None and any(metric in r.metrics for g in groups for r in g.runs):
+        figures["metric_per_epoch"] = figures_lib.plot_metric(groups, metric,
+                                                              out("metric_per_epoch"))
+    else:
+        notes.append(f"metric_per_epoch.png not written: no run has logged "
+                     f"{metric or 'a fid or fd_* metric'} yet.")
+    plot_those_with("lipschitz", lambda g: g.has_lipschitz, figures_lib.plot_lipschitz,
+                    "no lipschitz/* scalars (a run from before they were logged)")
+    operator = [g for g in groups if g.sn_layers]
+    if operator:
+        figures["operator_norm_vs_sigma"] = figures_lib.plot_operator_norms(
+            operator, out("operator_norm_vs_sigma"))
+    else:
+        notes.append("operator_norm_vs_sigma.png not written: no run logged both sigma/<layer> "
+                     "and lipschitz/layer/<layer>.")
+    plot_those_with("spectra", stats.mean_spectra, figures_lib.plot_spectra,
+                    f"no {rundir.SPECTRA_FILE} (written at the end of training)")
+    figures.update(_draw_run_figures(groups, smoothing, out, notes))
+    spectral = [g for g in groups if g.tags(SIGMA_PREFIX)]
+    if spectral:
+        figures["sigma"] = figures_lib.plot_sigma(spectral, out("sigma"))
+    else:
+        notes.append("sigma.png not written: no run logged sigma/<layer> (no spectral run).")
+    return figures
+
+
+def _draw_run_figures(groups, smoothing, out, notes):
+    """The losses, then the samples, of each configuration's first seed."""
+    figures = {}
+    for group in groups:
+        run, name = group.first, f"losses_{_safe(group.label)}"
+        if "loss/d" in run.scalars or "loss/g" in run.scalars:
+            figures[name] = figures_lib.plot_losses(run, smoothing, out(name))
+        else:
+            notes.append(f"{name}.png not written: {group.label} seed {run.seed} has logged no "
+                         "losses yet.")
+    for group in groups:
+        run, name = group.first, f"samples_{_safe(group.label)}"
+        if run.sample_png is not None:
+            figures[name] = figures_lib.plot_samples(run, out(name))
+        else:
+            notes.append(f"{name}.png not written: {group.label} seed {run.seed} has no sample "
+                         "grid yet.")
+    return figures
