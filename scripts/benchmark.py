@@ -297,12 +297,12 @@ def time_pipeline():
 
 def time_trainer_overhead(arch="dcgan"):
     """Steady-state step time inside Trainer.run (default intervals) over a bare loop."""
-    from sngan_tf import models, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import loop, models, training  # pylint: disable=g-import-not-at-top
     steps, warm = FLAGS.trainer_steps, 20
     config = training.TrainConfig(model=models.ModelConfig(arch=arch, norm="spectral"),
                                   batch_size=FLAGS.batch_size, train_steps=warm + steps)
     with tempfile.TemporaryDirectory() as logdir:
-        trainer = training.Trainer(config, logdir, _images())
+        trainer = loop.Trainer(config, logdir, _images())
         stamps = []
         step_fn = trainer.gan.train_step
 

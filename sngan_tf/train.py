@@ -136,47 +136,16 @@ def main(argv):
     cli.check_args(argv, FLAGS.logdir)
     from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
     tf = tfstart.start()  # before any TensorFlow work: its start-up lines, filtered
-    if FLAGS.epochs is not None and FLAGS.epochs <= 0:
-        cli.fail(f"--epochs must be positive, got {FLAGS.epochs}")
-    if FLAGS.train_steps is not None and FLAGS.epochs is not None:
-        # Flag files give --epochs; a --train_steps on the command line overrides it.
-        logging.info("--train_steps=%d overrides --epochs=%g.", FLAGS.train_steps, FLAGS.epochs)
-        FLAGS.epochs = None
-    try:
-        config = config_from_flags()
-    except ValueError as e:
-        cli.fail(str(e))
+    config = _config()
     _check_writable(FLAGS.logdir)
-
     import dataclasses  # pylint: disable=g-import-not-at-top
     import keras  # pylint: disable=g-import-not-at-top
-    from sngan_tf import cpu, data, training  # pylint: disable=g-import-not-at-top
 
     # First TensorFlow work of the program: a multi-worker strategy must configure the
     # runtime (collectives, coordination service) before anything initialises it.
-    try:
-        strategy = training.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    except ValueError as e:
-        cli.fail(str(e))
-    if FLAGS.strategy == "multiworker":
-        # Its collectives log a line per eager all-reduce at INFO; warnings and errors
-        # (a lost worker) still show.
-        tf.get_logger().setLevel("WARNING")
-
-    logging.info("oneDNN CPU kernels %s (%s=%s).", "on" if cpu.onednn_enabled() else "off",
-                 cpu.ONEDNN_VAR, os.environ.get(cpu.ONEDNN_VAR))
-    try:
-        images = data.load_images(FLAGS.dataset, data_dir=FLAGS.data_dir,
-                                  tfds_data_dir=FLAGS.tfds_data_dir,
-                                  image_size=config.model.image_size, cache_dir=FLAGS.cache_dir)
-    except data.DataError as e:
-        cli.fail(str(e))
-    per_epoch = data.num_batches_per_epoch(len(images), config.batch_size) / config.n_dis
-    if FLAGS.epochs is not None:
-        config = dataclasses.replace(config, train_steps=max(1, round(FLAGS.epochs * per_epoch)))
-    if FLAGS.eval_every_epochs is not None:
-        config = dataclasses.replace(
-            config, eval_every=max(1, round(FLAGS.eval_every_epochs * per_epoch)))
+    strategy = _strategy(tf)
+    images = _images(config)
+    config = _in_steps(config, len(images))
     evaluator = _make_evaluator(config, images)
     logging.info("%d training images of %s; %d generator steps.", len(images),
                  images.shape[1:], config.train_steps)
@@ -188,30 +157,92 @@ def main(argv):
             config, model=dataclasses.replace(config.model, sync_batchnorm=True))
     logging.info("Strategy %s with %d replica(s).", type(strategy).__name__,
                  strategy.num_replicas_in_sync)
+    trainer = _train(tf, config, images, strategy, evaluator)
+    samples = os.path.join(FLAGS.logdir, "samples")
+    print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "
+          f"{FLAGS.logdir}/checkpoints/.\nTensorBoard: tensorboard --logdir {FLAGS.logdir}"
+          " (then open http://localhost:6006)")
+
+
+def _config():
+    """The run's config from the flags; --epochs becomes steps once the data is loaded."""
+    if FLAGS.epochs is not None and FLAGS.epochs <= 0:
+        cli.fail(f"--epochs must be positive, got {FLAGS.epochs}")
+    if FLAGS.train_steps is not None and FLAGS.epochs is not None:
+        # Flag files give --epochs; a --train_steps on the command line overrides it.
+        logging.info("--train_steps=%d overrides --epochs=%g.", FLAGS.train_steps, FLAGS.epochs)
+        FLAGS.epochs = None
+    try:
+        return config_from_flags()
+    except ValueError as e:
+        cli.fail(str(e))
+
+
+def _strategy(tf):
+    """The tf.distribute strategy of --strategy (a bad one: exit 2 naming the flag)."""
+    from sngan_tf import distribute  # pylint: disable=g-import-not-at-top
+    try:
+        strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    except ValueError as e:
+        cli.fail(str(e))
+    if FLAGS.strategy == "multiworker":
+        # Its collectives log a line per eager all-reduce at INFO; warnings and errors
+        # (a lost worker) still show.
+        tf.get_logger().setLevel("WARNING")
+    return strategy
+
+
+def _images(config):
+    """The training images of the data flags (missing data: exit 2 naming the flag)."""
+    from sngan_tf import cpu, data  # pylint: disable=g-import-not-at-top
+    logging.info("oneDNN CPU kernels %s (%s=%s).", "on" if cpu.onednn_enabled() else "off",
+                 cpu.ONEDNN_VAR, os.environ.get(cpu.ONEDNN_VAR))
+    try:
+        return data.load_images(FLAGS.dataset, data_dir=FLAGS.data_dir,
+                                tfds_data_dir=FLAGS.tfds_data_dir,
+                                image_size=config.model.image_size, cache_dir=FLAGS.cache_dir)
+    except data.DataError as e:
+        cli.fail(str(e))
+
+
+def _in_steps(config, num_images):
+    """--epochs and --eval_every_epochs as generator steps on `num_images` images."""
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    from sngan_tf import data  # pylint: disable=g-import-not-at-top
+    per_epoch = data.num_batches_per_epoch(num_images, config.batch_size) / config.n_dis
+    if FLAGS.epochs is not None:
+        config = dataclasses.replace(config, train_steps=max(1, round(FLAGS.epochs * per_epoch)))
+    if FLAGS.eval_every_epochs is not None:
+        config = dataclasses.replace(
+            config, eval_every=max(1, round(FLAGS.eval_every_epochs * per_epoch)))
+    return config
+
+
+def _train(tf, config, images, strategy, evaluator):
+    """Builds and runs the Trainer; a refused logdir, NaNs or a lost worker end the program
+    with one line saying why."""
+    from sngan_tf import distribute, loop, rundir  # pylint: disable=g-import-not-at-top
     try:
         try:
-            trainer = training.Trainer(config, FLAGS.logdir, images, strategy,
-                                       evaluator=evaluator, run_info=FLAGS.flags_into_string())
-        except (training.ConfigMismatchError, ValueError) as e:
+            trainer = loop.Trainer(config, FLAGS.logdir, images, strategy,
+                                   evaluator=evaluator, run_info=FLAGS.flags_into_string())
+        except (rundir.ConfigMismatchError, ValueError) as e:
             cli.fail(str(e))
         try:
             trainer.run()
-        except (training.NonFiniteError, training.ConfigMismatchError) as e:
+        except (loop.NonFiniteError, rundir.ConfigMismatchError) as e:
             cli.fail(str(e))
     except (tf.errors.UnavailableError, tf.errors.AbortedError,
             tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
         if FLAGS.strategy != "multiworker":
             raise
-        print(f"error: {training.describe_worker_failure(e)}. Rerun to resume from the "
+        print(f"error: {distribute.describe_worker_failure(e)}. Rerun to resume from the "
               "last checkpoint.", file=sys.stderr, flush=True)
         sys.stdout.flush()
         # Now: a normal exit would wait in TensorFlow's shutdown barrier for the lost peer
         # (measured 13-33 s more), and the runtime cannot recover in-process anyway.
         os._exit(1)
-    samples = os.path.join(FLAGS.logdir, "samples")
-    print(f"Done: step {trainer.step}. Samples in {samples}/, checkpoints in "
-          f"{FLAGS.logdir}/checkpoints/.\nTensorBoard: tensorboard --logdir {FLAGS.logdir}"
-          " (then open http://localhost:6006)")
+    return trainer
 
 
 def run():

@@ -3,7 +3,6 @@
 The logical devices must be configured before TensorFlow initialises its runtime, so it
 happens here, before any test module runs an op.
 """
-import glob
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,14 +19,10 @@ _MIRRORED = []
 
 
 def read_scalars(logdir, tag):
-    """{step: value} of a scalar tag over every event file of `logdir`."""
-    values = {}
-    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                if v.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(v.tensor))
-    return values
+    """{step: value} of a scalar tag over every event file of `logdir` (sngan_tf.rundir)."""
+    from sngan_tf import rundir  # pylint: disable=g-import-not-at-top
+    steps, values = rundir.RunDir(logdir).read_events().scalars.get(tag, ((), ()))
+    return {int(s): float(v) for s, v in zip(steps, values)}
 
 
 def mirrored_strategy():

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from sngan_tf import models, training
+from sngan_tf import loop, models, training
 
 _DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts",
                      "demo.sh")
@@ -20,7 +20,7 @@ class DemoTest(tf.test.TestCase):
         images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
         logdir = self.get_temp_dir()
         with self.assertLogs("absl", "INFO") as logs:
-            training.Trainer(config, logdir, images).run()
+            loop.Trainer(config, logdir, images).run()
         named = re.findall(r"Sample grid at step (\d+): (\S+)", "\n".join(logs.output))
         self.assertEqual([int(step) for step, _ in named], [2, 3])  # every 2 steps and the end
         for _, path in named:

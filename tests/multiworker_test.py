@@ -31,7 +31,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import read_scalars
-from sngan_tf import models, training
+from sngan_tf import distribute, loop, models, training
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STEPS = 6
@@ -109,7 +109,7 @@ class DescribeWorkerFailureTest(tf.test.TestCase):
             "/tensorflow.WorkerService/CompleteInstance": ("worker 0", "connection was lost"),
         }
         for message, (who, why) in cases.items():
-            text = training.describe_worker_failure(
+            text = distribute.describe_worker_failure(
                 tf.errors.UnavailableError(None, None, message))
             self.assertStartsWith(text, f"lost {who} (/job:worker/replica:0/task:{who[-1]})")
             self.assertIn(why, text)
@@ -158,7 +158,7 @@ class MultiWorkerTest(tf.test.TestCase):
             batch_size=8, train_steps=_STEPS, log_every=1, sample_every=1000,
             checkpoint_every=1, keep_checkpoints=_STEPS, seed=0, precision=_PRECISION)
         single = os.path.join(self.root, "single")
-        trainer = training.Trainer(config, single, self.images,
+        trainer = loop.Trainer(config, single, self.images,
                                    tf.distribute.OneDeviceStrategy("/cpu:0"))
         trainer.run()
 

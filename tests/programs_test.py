@@ -1,6 +1,6 @@
 """The sample and evaluate programs on a tiny run with two checkpoints.
 
-The run is made in-process by `training.Trainer` (dcgan, batch 4, 2 steps, a checkpoint
+The run is made in-process by `loop.Trainer` (dcgan, batch 4, 2 steps, a checkpoint
 per step); evaluation uses a tiny stand-in classifier SavedModel (8x8 input, 12-d
 `pool_3`) and an image folder, so everything runs offline in seconds.
 """
@@ -19,7 +19,9 @@ from PIL import Image
 from conftest import read_scalars
 from sngan_tf import eval as eval_lib
 from sngan_tf import evaluate
+from sngan_tf import loop
 from sngan_tf import models
+from sngan_tf import rundir
 from sngan_tf import sample
 from sngan_tf import training
 
@@ -51,7 +53,7 @@ class ProgramsTest(tf.test.TestCase):
             train_steps=2, log_every=1, sample_every=1, checkpoint_every=1, num_grid_samples=4)
         images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
         cls.images = images
-        cls.trainer = training.Trainer(cls.config, cls.logdir, images)
+        cls.trainer = loop.Trainer(cls.config, cls.logdir, images)
         cls.trainer.run()
         cls.ckpt1 = os.path.join(cls.logdir, "checkpoints", "ckpt-1")
         cls.folder = os.path.join(cls.root, "images")
@@ -124,9 +126,9 @@ class ProgramsTest(tf.test.TestCase):
     def test_sample_errors_name_the_flags(self):
         with self.assertRaisesRegex(ValueError, "--output.*--export_dir"):
             sample.sample(self.logdir)
-        with self.assertRaisesRegex(training.RunNotFoundError, "--logdir"):
+        with self.assertRaisesRegex(rundir.RunNotFoundError, "--logdir"):
             sample.sample(self._out("missing"), output=self._out("x.npz"))
-        with self.assertRaisesRegex(training.RunNotFoundError, "--checkpoint"):
+        with self.assertRaisesRegex(rundir.RunNotFoundError, "--checkpoint"):
             sample.sample(self.logdir, output=self._out("x.npz"), checkpoint=self.ckpt1 + "9")
 
     # -- evaluate --------------------------------------------------------------------------
@@ -191,9 +193,9 @@ class ProgramsTest(tf.test.TestCase):
         os.makedirs(no_checkpoint)
         shutil.copy(os.path.join(self.logdir, "config.json"), no_checkpoint)
         with mock.patch.object(eval_lib, "load_feature_network") as load:
-            with self.assertRaisesRegex(training.RunNotFoundError, "no checkpoint"):
+            with self.assertRaisesRegex(rundir.RunNotFoundError, "no checkpoint"):
                 self._evaluate([self.logdir, no_checkpoint])
-            with self.assertRaisesRegex(training.RunNotFoundError, "--logdir=.*no such"):
+            with self.assertRaisesRegex(rundir.RunNotFoundError, "--logdir=.*no such"):
                 self._evaluate([self._out("missing")])
         load.assert_not_called()
         with self.assertRaisesRegex(eval_lib.FeatureNetworkUnavailable, "--classifier_path"):

@@ -12,7 +12,7 @@ from absl import flags
 from absl.testing import parameterized
 from PIL import Image
 
-from sngan_tf import models, train, training
+from sngan_tf import loop, models, train, training
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,11 +117,11 @@ class CheckpointAndNaNTest(tf.test.TestCase):
 
     def test_damaged_newest_checkpoint_is_skipped(self):
         logdir = os.path.join(self.get_temp_dir(), "damaged")
-        training.Trainer(_config(train_steps=2), logdir, _images()).run()
+        loop.Trainer(_config(train_steps=2), logdir, _images()).run()
         data = os.path.join(logdir, "checkpoints", "ckpt-2.data-00000-of-00001")
         with open(data, "r+b") as f:  # as if killed while writing
             f.truncate(100)
-        trainer = training.Trainer(_config(train_steps=3), logdir, _images())
+        trainer = loop.Trainer(_config(train_steps=3), logdir, _images())
         self.assertEqual(trainer.restore(), 1)
         trainer.run()
         self.assertEqual(trainer.step, 3)
@@ -130,9 +130,9 @@ class CheckpointAndNaNTest(tf.test.TestCase):
         logdir = os.path.join(self.get_temp_dir(), "nan")
         # No normalisation anywhere, so the absurd weights overflow the forward pass.
         model = models.ModelConfig(arch="dcgan", norm="none", g_batchnorm=False)
-        training.Trainer(_config(model=model, train_steps=1), logdir, _images()).run()
-        trainer = training.Trainer(_config(model=model, lr_d=1e38, lr_g=1e38), logdir, _images())
-        with self.assertRaisesRegex(training.NonFiniteError, r"Non-finite .* at step [234]"):
+        loop.Trainer(_config(model=model, train_steps=1), logdir, _images()).run()
+        trainer = loop.Trainer(_config(model=model, lr_d=1e38, lr_g=1e38), logdir, _images())
+        with self.assertRaisesRegex(loop.NonFiniteError, r"Non-finite .* at step [234]"):
             trainer.run()
         latest = trainer.manager.latest_checkpoint
         self.assertEqual(latest.rsplit("-", 1)[1], "1")

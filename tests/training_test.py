@@ -15,7 +15,7 @@ from absl.testing import parameterized
 from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import mirrored_strategy
-from sngan_tf import lipschitz, models, training
+from sngan_tf import lipschitz, loop, models, rundir, training
 
 _STUDY = {"spectral": True, "batch": True, "none": False}  # norm -> batch norm in G
 
@@ -117,7 +117,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.parameters("spectral", "batch", "none")
     def test_end_to_end_then_resume(self, norm):
         logdir = os.path.join(self.get_temp_dir(), norm)
-        trainer = training.Trainer(_config(norm), logdir, _images())
+        trainer = loop.Trainer(_config(norm), logdir, _images())
         last = trainer.run()
         self.assertEqual(trainer.step, 2)
         self.assertTrue(np.isfinite(last["loss/d"]))
@@ -152,7 +152,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
             self.assertAllClose(spectra["conv1"], lipschitz.kernel_spectrum(conv1), rtol=1e-5)
         g_before = [v.numpy() for v in trainer.gan.generator.weights]
 
-        resumed = training.Trainer(_config(norm, train_steps=3), logdir, _images())
+        resumed = loop.Trainer(_config(norm, train_steps=3), logdir, _images())
         self.assertEqual(resumed.restore(), 2)
         for a, b in zip(g_before, resumed.gan.generator.weights):
             self.assertAllEqual(a, b.numpy())
@@ -163,10 +163,10 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
     def test_trainer_under_mirrored_strategy_checkpoints_and_resumes(self):
         logdir = os.path.join(self.get_temp_dir(), "mirrored")
         config = _config("batch", sync_batchnorm=True)
-        trainer = training.Trainer(config, logdir, _images(), mirrored_strategy())
+        trainer = loop.Trainer(config, logdir, _images(), mirrored_strategy())
         self.assertEqual(trainer.gan.strategy.num_replicas_in_sync, 2)
         trainer.run()
-        resumed = training.Trainer(_config("batch", sync_batchnorm=True, train_steps=3), logdir,
+        resumed = loop.Trainer(_config("batch", sync_batchnorm=True, train_steps=3), logdir,
                                    _images(), mirrored_strategy())
         self.assertEqual(resumed.restore(), 2)
         for a, b in zip(trainer.gan.discriminator.weights, resumed.gan.discriminator.weights):
@@ -178,7 +178,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(_config(log_every=7).lipschitz_interval, 7)
         self.assertEqual(_config(log_every=7, lipschitz_every=3).lipschitz_interval, 3)
         logdir = os.path.join(self.get_temp_dir(), "no_lipschitz")
-        trainer = training.Trainer(_config(lipschitz_every=0), logdir, _images())
+        trainer = loop.Trainer(_config(lipschitz_every=0), logdir, _images())
         trainer.run()
         self.assertIsNone(trainer.lipschitz)
         self.assertFalse(any(t.startswith("lipschitz/")
@@ -187,11 +187,11 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_resume_with_other_architecture_is_refused(self):
         logdir = os.path.join(self.get_temp_dir(), "mismatch")
-        training.Trainer(_config("spectral", train_steps=1), logdir, _images()).run()
-        with self.assertRaisesRegex(training.ConfigMismatchError, "norm: 'spectral'.*'batch'"):
-            training.Trainer(_config("batch"), logdir, _images())
+        loop.Trainer(_config("spectral", train_steps=1), logdir, _images()).run()
+        with self.assertRaisesRegex(rundir.ConfigMismatchError, "norm: 'spectral'.*'batch'"):
+            loop.Trainer(_config("batch"), logdir, _images())
         # The logdir is still usable by the right settings.
-        self.assertEqual(training.Trainer(_config("spectral"), logdir, _images()).restore(), 1)
+        self.assertEqual(loop.Trainer(_config("spectral"), logdir, _images()).restore(), 1)
 
     def test_bad_config_values_name_the_flag(self):
         for kwargs, flag in [({"lr_d": 0.0}, "--lr_d"), ({"batch_size": 0}, "--batch_size"),
@@ -203,7 +203,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_tensorboard_server_lists_tags(self):
         logdir = os.path.join(self.get_temp_dir(), "tb")
-        training.Trainer(_config(train_steps=1), logdir, _images()).run()
+        loop.Trainer(_config(train_steps=1), logdir, _images()).run()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
