@@ -200,15 +200,20 @@ def _metric_section(groups, metric):
     return lines
 
 
+def _heading(title, text):
+    """A `##` section's first lines: its title and the paragraph saying what it shows."""
+    return ["", f"## {title}", "", text, ""]
+
+
 def _lipschitz_section(groups):
     """Lower bounds (gradient norms) and the upper bound of D's Lipschitz constant."""
     if not groups:
         return []
-    lines = ["", "## Lipschitz constant of D at the last logged step", "",
-             "‖∇ₓD(x)‖₂ per example, averaged over a batch of real, generated or "
-             "interpolated inputs: each is a lower bound of D's Lipschitz constant, the "
-             "largest over the batch the tightest. The product of the layers' operator "
-             "norms is an upper bound.", ""]
+    lines = _heading("Lipschitz constant of D at the last logged step",
+                     "‖∇ₓD(x)‖₂ per example, averaged over a batch of real, generated or "
+                     "interpolated inputs: each is a lower bound of D's Lipschitz constant, the "
+                     "largest over the batch the tightest. The product of the layers' operator "
+                     "norms is an upper bound.")
     rows = []
     for group in groups:
         steps = [r.final(UPPER_BOUND_TAG) or r.final(LOWER_BOUND_TAGS[0][0])
@@ -229,10 +234,10 @@ def _layer_section(groups):
     layers = []
     for group in groups:
         layers += [l for l in group.tags(LAYER_PREFIX) if l not in layers]
-    lines = ["", "## Operator norm of each layer at the last logged step", "",
-             "‖layer‖₂: the exact operator norm of the linear map each layer applies "
-             "(convolutions with their stride and padding on their input shape; SN layers "
-             "with W/σ; batch norm as its affine map).", ""]
+    lines = _heading("Operator norm of each layer at the last logged step",
+                     "‖layer‖₂: the exact operator norm of the linear map each layer applies "
+                     "(convolutions with their stride and padding on their input shape; SN "
+                     "layers with W/σ; batch norm as its affine map).")
     return lines + _table(["layer"] + [g.label for g in groups],
                           [[layer] + [format_values(_final_values(g, LAYER_PREFIX + layer))
                                       if layer in g.tags(LAYER_PREFIX) else _DASH
@@ -243,12 +248,12 @@ def _spectral_section(groups):
     """σ, the operator norm as applied and the top singular value of each SN layer."""
     if not groups:
         return []
-    lines = ["", "## Spectral normalization per layer at the end", "",
-             "σ: the power-iteration estimate of the raw kernel's spectral norm that SN "
-             "divides by. ‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ: the layer's exact operator norm as "
-             "applied, the ratio of the raw layer's norm to σ. SN makes the largest "
-             "singular value of the reshaped kernel W/σ (from spectra.npz) 1, not the "
-             "convolution's operator norm.", ""]
+    lines = _heading("Spectral normalization per layer at the end",
+                     "σ: the power-iteration estimate of the raw kernel's spectral norm that SN "
+                     "divides by. ‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ: the layer's exact operator "
+                     "norm as applied, the ratio of the raw layer's norm to σ. SN makes the "
+                     "largest singular value of the reshaped kernel W/σ (from spectra.npz) 1, "
+                     "not the convolution's operator norm.")
     rows = []
     for group in groups:
         for layer in group.tags(SIGMA_PREFIX):
