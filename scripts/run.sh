@@ -7,8 +7,8 @@
 #   bash scripts/run.sh demo [STEPS]    # a short SN-GAN training run on CIFAR-10
 #   bash scripts/run.sh setup           # only create/refresh the environment
 #   bash scripts/run.sh setup gpu       # also the CUDA build of TensorFlow (pip's .[gpu])
-#   bash scripts/run.sh bench [ARGS]    # also PyTorch (requirements-bench.txt), then
-#                                       # scripts/benchmark.py --peer=torch ARGS
+#   bash scripts/run.sh bench [ARGS]    # also PyTorch (benchmarks/requirements-bench.txt),
+#                                       # then benchmarks/benchmark.py --peer=torch ARGS
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -70,14 +70,14 @@ setup() {
 # An optional layer on top of the stack, with its own stamp: gpu or bench.
 setup_extra() {
   local name="$1" want have=""
-  want=$(cat requirements.txt setup.py requirements-bench.txt | sha256sum | cut -c1-16)
+  want=$(cat requirements.txt setup.py benchmarks/requirements-bench.txt | sha256sum | cut -c1-16)
   [ -f "$venv/.stamp-$name" ] && have=$(cat "$venv/.stamp-$name")
   if [ "$want" != "$have" ]; then
     echo "[run.sh] installing the $name extra into $venv" >&2
     if [ "$name" = gpu ]; then
       "$venv/bin/python" -m pip install -q --disable-pip-version-check "tensorflow[and-cuda]==2.21.0"
     else
-      "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check -r benchmarks/requirements-bench.txt
       # The CUDA build of torch brings triton, whose import aborts a process that has loaded
       # TensorFlow 2.21 (seen in tests/torch_peer_test.py); the CPU peer never needs it.
       "$venv/bin/python" -m pip uninstall -y -q triton 2>/dev/null || true
@@ -93,6 +93,6 @@ case "$job" in
   setup) [ "${1:-}" = gpu ] && setup_extra gpu; true ;;
   test) exec "$venv/bin/python" -m pytest tests "$@" ;;
   demo) exec bash scripts/demo.sh "$@" ;;
-  bench) setup_extra bench; exec "$venv/bin/python" scripts/benchmark.py --peer=torch "$@" ;;
+  bench) setup_extra bench; exec "$venv/bin/python" benchmarks/benchmark.py --peer=torch "$@" ;;
   *) echo "usage: bash scripts/run.sh [setup [gpu]|test|demo|bench] [args]" >&2; exit 2 ;;
 esac

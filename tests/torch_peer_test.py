@@ -9,7 +9,8 @@ from absl.testing import parameterized
 
 from sngan_tf import models
 
-_SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
+_BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "benchmarks")
 _HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
@@ -24,8 +25,8 @@ class TorchPeerTest(tf.test.TestCase, parameterized.TestCase):
         super().setUp()
         if not _HAVE_TORCH:
             self.skipTest("torch is not installed (bash scripts/run.sh bench installs it)")
-        sys.path.insert(0, _SCRIPTS)
-        self.addCleanup(sys.path.remove, _SCRIPTS)
+        sys.path.insert(0, _BENCHMARKS)
+        self.addCleanup(sys.path.remove, _BENCHMARKS)
         import torch_peer  # pylint: disable=g-import-not-at-top
         self.peer = torch_peer
 

@@ -1,7 +1,9 @@
 """PyTorch peers of sngan_tf's DCGAN and standard CNN, and their training step, for the benchmark.
 
-Not part of the package: `scripts/benchmark.py --peer=torch` imports this file from the
-optional benchmark environment (`requirements-bench.txt`, `bash scripts/run.sh bench`).
+Not part of the package and not run on its own: `benchmarks/benchmark.py --peer=torch` (from
+the repository root: `.venv/bin/python benchmarks/benchmark.py --peer=torch ...`) imports it
+from beside itself, in the optional benchmark environment (`benchmarks/requirements-bench.txt`,
+`bash scripts/run.sh bench`); tests/torch_peer_test.py imports it likewise.
 The networks are those of `sngan_tf/models.py` layer by layer (same widths, kernels,
 strides, padding, biases, batch norm placement and LeakyReLU slopes; a test pins equal
 trainable parameter counts), written as a PyTorch user would: NCHW,

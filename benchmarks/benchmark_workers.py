@@ -1,7 +1,8 @@
 r"""Step time and images/s of multi-worker training for 1, 2, ... local workers.
 
-  python scripts/benchmark_workers.py --workers=1,2 --per_worker_batch=32 --steps=40 \
-      --output=docs/benchmarks/bench_workers.json
+From the repository root (relative --output paths are taken from the working directory):
+  .venv/bin/python benchmarks/benchmark_workers.py --workers=1,2 --per_worker_batch=32 \
+      --steps=40 --output=docs/benchmarks/bench_workers.json
 
 Each configuration is a real run through scripts/launch_workers.py (MultiWorkerMirroredStrategy
 over gRPC on localhost, one CPU replica per worker) with the per-worker batch fixed, so
@@ -27,7 +28,7 @@ from absl import app
 from absl import flags
 from PIL import Image
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root
 sys.path.insert(0, _ROOT)
 from sngan_tf import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 

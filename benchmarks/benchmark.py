@@ -1,13 +1,15 @@
 r"""Benchmarks training speed beside PyTorch, SN overhead, input pipeline and trainer overhead.
 
-  python scripts/benchmark.py --output=bench.json                 # everything
-  python scripts/benchmark.py --archs=dcgan,cnn,cnn_paper --norms=spectral,none \
+From the repository root, in the .venv that `bash scripts/run.sh bench` makes (that job also
+installs torch and runs `benchmarks/benchmark.py --peer=torch ARGS`):
+  .venv/bin/python benchmarks/benchmark.py --output=bench.json      # everything
+  .venv/bin/python benchmarks/benchmark.py --archs=dcgan,cnn,cnn_paper --norms=spectral,none \
       --precisions=float32,mixed_bfloat16 --jit=false --sections=steps --peer=torch
-  python scripts/benchmark.py ... --isa=avx2    # oneDNN (ours and PyTorch's) limited to AVX2
+  .venv/bin/python benchmarks/benchmark.py ... --isa=avx2   # oneDNN (ours, PyTorch's) on AVX2
 
 Run it on a quiet machine: another busy process skews timings by up to 2x. Step variants,
-ours and PyTorch's (`--peer=torch`, from `scripts/torch_peer.py`; `bash scripts/run.sh bench`
-installs torch), are timed interleaved (one step of each in turn, repeated) so drift hits
+ours and PyTorch's (`--peer=torch`, from `benchmarks/torch_peer.py`; `bash scripts/run.sh
+bench` installs torch), are timed interleaved (one step of each in turn, repeated) so drift hits
 all alike. `--archs`: dcgan, cnn (the authors' code widths, our default) and cnn_paper (Table
 3 widths). Prints the machine line and a table, and writes JSON with the machine's
 description (CPU model and flags, cores, oneDNN on/off, threads, versions).
@@ -39,8 +41,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_peer
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # sngan_tf
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_peer, beside this file
 import sngan_tf  # pylint: disable=g-import-not-at-top,unused-import  # oneDNN on, before TF
 
 flags.DEFINE_list("archs", ["dcgan", "cnn"], "Architectures: dcgan, cnn (the authors' code "
