@@ -17,6 +17,10 @@ Each command defines only its own flags (both have an --output_dir, with differe
 import os
 import sys
 
+# TensorFlow's C++ info and warning lines drown the program's own; TF_CPP_MIN_LOG_LEVEL=0
+# brings them back. The training runs set the same default.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -56,6 +60,14 @@ def _define_plot_flags():
     flags.mark_flag_as_required("study_dir")
 
 
+def _import_report():
+    """`sngan_tf.study.report`, TensorFlow imported first without its start-up lines."""
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tfstart.start()
+    from sngan_tf.study import report  # pylint: disable=g-import-not-at-top
+    return report
+
+
 def _run(argv):
     f = flags.FLAGS
     extra = argv[1:]
@@ -73,7 +85,7 @@ def _run(argv):
     code = runner.run_study(settings, f.configs, seeds, extra)
     if code or not f.plot:
         return code
-    from sngan_tf.study import report  # pylint: disable=g-import-not-at-top
+    report = _import_report()
     written = report.plot_study(f.output_dir, os.path.join(f.output_dir, "figures"))
     print("\n".join(f"{k}: {v}" for k, v in sorted(written.items())))
     return 0
@@ -81,7 +93,7 @@ def _run(argv):
 
 def _plot(argv):
     del argv  # Unused.
-    from sngan_tf.study import report  # pylint: disable=g-import-not-at-top
+    report = _import_report()
     f = flags.FLAGS
     written = report.plot_study(f.study_dir, f.output_dir, metric=f.metric,
                                 smoothing=f.smoothing)
