@@ -5,9 +5,9 @@ which machines without internet cannot reach. This script trains a small classif
 the real CIFAR-10 images instead and exports it as a SavedModel with the Inception
 module's interface: float32 images in [-1, 1] of shape [None, 32, 32, 3] in,
 {"pool_3": penultimate features [None, 256], "logits": [None, 10]} out. Loaded with
-`sngan_tf.eval.load_classifier`, it gives a Fréchet distance `fd_<name>` (and a class
-score and kernel distance): useful for comparing runs offline, never comparable with
-published FIDs.
+`sngan_tf.feature_networks.load_classifier`, it gives a Fréchet distance `fd_<name>` (and
+a class score and kernel distance): useful for comparing runs offline, never comparable
+with published FIDs.
 
   python scripts/train_classifier.py \
       --data_dir=../shared/data/cifar10_jpg.zip/cifar10 \
@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from sngan_tf import data
 from sngan_tf import eval as eval_lib
+from sngan_tf import feature_networks
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "../shared/data/cifar10_jpg.zip/cifar10",
@@ -125,7 +126,7 @@ class _Exported(tf.Module):
         tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, name="images")])
     def __call__(self, images):
         pool, logits = self.model(images, training=False)
-        return {eval_lib.POOL_KEY: pool, eval_lib.LOGITS_KEY: logits}
+        return {feature_networks.POOL_KEY: pool, feature_networks.LOGITS_KEY: logits}
 
 
 def export(features_and_logits, output_dir, summary):
@@ -185,7 +186,7 @@ def main(argv):
     export(features_and_logits, FLAGS.output_dir, summary)
 
     # Test accuracy of the exported model, loaded the way evaluation loads it.
-    net = eval_lib.load_classifier(FLAGS.output_dir)
+    net = feature_networks.load_classifier(FLAGS.output_dir)
     eval_start = time.perf_counter()
     batches = (test_x[i:i + 500] for i in range(0, len(test_x), 500))
     _, logits = eval_lib.compute_activations(net, batches)

@@ -13,7 +13,6 @@ the real statistics are computed once per image size, however many checkpoints t
 statistics and the epoch column.
 """
 import os
-import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 # TensorFlow's C++ info and warning lines drown the program's own; TF_CPP_MIN_LOG_LEVEL=0
@@ -49,9 +48,9 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     """Evaluates checkpoints of runs; appends the results to each run's records.
 
     Args:
-      logdirs: run directories (of `sngan_tf.training.Trainer`).
+      logdirs: run directories (of `sngan_tf.loop.Trainer`).
       eval_network, classifier_path, inception_path: the feature network
-        (`sngan_tf.eval.load_feature_network`).
+        (`sngan_tf.feature_networks.load_feature_network`).
       dataset, data_dir, tfds_data_dir, cache_dir: the runs' training images
         (`sngan_tf.data.load_images`) and the statistics cache.
       num_samples: generated images per evaluation.
@@ -65,19 +64,38 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     Raises:
       sngan_tf.rundir.RunNotFoundError: a logdir without config or checkpoint (checked
         for every run before any work).
-      sngan_tf.eval.FeatureNetworkUnavailable: the network cannot be loaded.
+      sngan_tf.feature_networks.FeatureNetworkUnavailable: the network cannot be loaded.
       sngan_tf.data.DataError: the training images cannot be loaded.
     """
-    from sngan_tf import data  # pylint: disable=g-import-not-at-top
-    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
-    from sngan_tf import rundir, training  # pylint: disable=g-import-not-at-top
+    from sngan_tf import feature_networks  # pylint: disable=g-import-not-at-top
+    runs = _open_runs(logdirs, all_checkpoints)
+    net = feature_networks.load_feature_network(eval_network, inception_path, classifier_path)
+    reference = _reference_statistics(net, dataset=dataset, data_dir=data_dir,
+                                      tfds_data_dir=tfds_data_dir, cache_dir=cache_dir,
+                                      num_real_samples=num_real_samples)
+    results = {}
+    for run_dir, config, checkpoints in runs:
+        results[run_dir.logdir] = _evaluate_checkpoints(
+            run_dir, config, checkpoints, net, reference, num_samples, num_sets)
+    return results
 
+
+def _open_runs(logdirs, all_checkpoints):
+    """Each run once, as (RunDir, TrainConfig, checkpoint paths); fails before any work."""
+    from sngan_tf import rundir, training  # pylint: disable=g-import-not-at-top
     runs = []
     for logdir in dict.fromkeys(logdirs):  # each run once
         run_dir = rundir.RunDir(logdir)
         runs.append((run_dir, training.TrainConfig.from_dict(run_dir.read_config()),
                      run_dir.checkpoints(all_checkpoints)))
-    net = eval_lib.load_feature_network(eval_network, inception_path, classifier_path)
+    return runs
+
+
+def _reference_statistics(net, *, dataset, data_dir, tfds_data_dir, cache_dir,
+                          num_real_samples):
+    """`reference(image_size)`: (training images, real statistics), computed once per size."""
+    from sngan_tf import data  # pylint: disable=g-import-not-at-top
+    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     references = {}  # image size -> (number of training images, real statistics)
 
     def reference(image_size):
@@ -90,21 +108,27 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
             references[image_size] = len(images), stats
         return references[image_size]
 
-    results = {}
-    for run_dir, config, checkpoints in runs:
-        num_images, stats = reference(config.model.image_size)
-        gan = training.GAN(config)
-        evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples,
-                                                num_sets=num_sets)
-        results[run_dir.logdir] = []
-        for path in checkpoints:
-            step = run_dir.restore_generator(gan.generator, gan.step, path)
-            scores = evaluator(gan)
-            run_dir.write_eval_results(step, training.epoch_at(step, config, num_images),
-                                       scores)
-            results[run_dir.logdir].append((step, scores))
-        run_dir.close()
-    return results
+    return reference
+
+
+def _evaluate_checkpoints(run_dir, config, checkpoints, net, reference, num_samples,
+                          num_sets):
+    """Scores one run's checkpoints in turn, recording each; returns [(step, scores)]."""
+    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    from sngan_tf import training  # pylint: disable=g-import-not-at-top
+    num_images, stats = reference(config.model.image_size)
+    gan = training.GAN(config)
+    evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples,
+                                            num_sets=num_sets)
+    rows = []
+    for path in checkpoints:
+        step = run_dir.restore_generator(gan.generator, gan.step, path)
+        scores = evaluator(gan)
+        run_dir.write_eval_results(step, training.epoch_at(step, config, num_images),
+                                   scores)
+        rows.append((step, scores))
+    run_dir.close()
+    return rows
 
 
 def main(argv):
@@ -113,8 +137,7 @@ def main(argv):
         cli.fail("--eval_network=inception or --eval_network=classifier is required")
     from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
     tfstart.start()
-    from sngan_tf import data, rundir  # pylint: disable=g-import-not-at-top
-    from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    from sngan_tf import data, feature_networks, rundir  # pylint: disable=g-import-not-at-top
     try:
         results = evaluate_runs(
             FLAGS.logdir, eval_network=FLAGS.eval_network, classifier_path=FLAGS.classifier_path,
@@ -122,7 +145,8 @@ def main(argv):
             tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
             all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets)
-    except (rundir.RunNotFoundError, eval_lib.FeatureNetworkUnavailable, data.DataError) as e:
+    except (rundir.RunNotFoundError, feature_networks.FeatureNetworkUnavailable,
+            data.DataError) as e:
         cli.fail(str(e))
     for logdir, rows in results.items():
         for step, scores in rows:

@@ -104,10 +104,11 @@ def _make_evaluator(config, images):
     if FLAGS.eval_network == "none":
         return None
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
+    from sngan_tf import feature_networks  # pylint: disable=g-import-not-at-top
     try:
-        net = eval_lib.load_feature_network(FLAGS.eval_network, FLAGS.inception_path,
-                                            FLAGS.classifier_path)
-    except eval_lib.FeatureNetworkUnavailable as e:
+        net = feature_networks.load_feature_network(FLAGS.eval_network, FLAGS.inception_path,
+                                                    FLAGS.classifier_path)
+    except feature_networks.FeatureNetworkUnavailable as e:
         cli.fail(str(e))
     stats = eval_lib.training_statistics(
         net, images, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,

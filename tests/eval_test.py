@@ -1,4 +1,5 @@
-"""Tests for sngan_tf.eval: IS/FID/KID on TF-GAN against closed forms and SciPy.
+"""Tests for sngan_tf.eval (IS/FID/KID on TF-GAN against closed forms and SciPy) and
+sngan_tf.feature_networks (loading, resizing, offline failures).
 
 TF-GAN's metric functions themselves (imported through sngan_tf.tfgan_compat, which lets
 TF-GAN 2.1.0 import without tf.estimator) are checked against float64 NumPy/SciPy
@@ -19,6 +20,7 @@ import scipy.special
 import tensorflow as tf
 
 from sngan_tf import eval as eval_lib
+from sngan_tf import feature_networks
 from sngan_tf import tfgan_compat
 from sngan_tf.tfgan_compat import tfgan
 
@@ -119,7 +121,7 @@ class EvalTest(tf.test.TestCase):
         super().tearDownClass()
 
     def _inception(self):
-        return eval_lib.load_inception(self.inception_path, input_size=_SIZE)
+        return feature_networks.load_inception(self.inception_path, input_size=_SIZE)
 
     def test_fid_identical_sets_is_zero(self):
         net = self._inception()
@@ -199,7 +201,7 @@ class EvalTest(tf.test.TestCase):
         pool, _ = net(np.full((2, _SIZE, _SIZE, 3), 51, np.uint8))  # uint8 -> [-1, 1]
         self.assertAllClose(pool, np.full((2, _DIM), 51 / 127.5 - 1))
         self.assertEqual(net._forward.experimental_get_tracing_count(), 1)  # pylint: disable=protected-access
-        self.assertEqual(eval_lib.load_inception.__kwdefaults__["input_size"], 299)
+        self.assertEqual(feature_networks.load_inception.__kwdefaults__["input_size"], 299)
 
     def test_statistics_cache_hits_and_invalidates(self):
         cache_dir = self.get_temp_dir()
@@ -218,7 +220,7 @@ class EvalTest(tf.test.TestCase):
         eval_lib.real_statistics(net, images, num_samples=32, **kwargs)
         self.assertEqual(net.num_images, 72)  # a different sample count recomputes
 
-        other = eval_lib.load_classifier(self.classifier_path)
+        other = feature_networks.load_classifier(self.classifier_path)
         other_stats = eval_lib.real_statistics(other, images, num_samples=40, **kwargs)
         self.assertEqual(other.num_images, 40)  # a different network recomputes
         self.assertEqual(sorted(f.startswith(".tmp") for f in os.listdir(cache_dir)),
@@ -250,9 +252,9 @@ class EvalTest(tf.test.TestCase):
         empty_cache = self.get_temp_dir()
         start = time.time()
         with mock.patch.dict(os.environ, {"TFHUB_CACHE_DIR": empty_cache}), \
-                mock.patch.object(eval_lib, "INCEPTION_HANDLE", handle):
-            with self.assertRaises(eval_lib.FeatureNetworkUnavailable) as ctx:
-                eval_lib.load_inception(None)
+                mock.patch.object(feature_networks, "INCEPTION_HANDLE", handle):
+            with self.assertRaises(feature_networks.FeatureNetworkUnavailable) as ctx:
+                feature_networks.load_inception(None)
         self.assertLess(time.time() - start, 30)
         message = str(ctx.exception)
         self.assertIn("--inception_path", message)
@@ -269,15 +271,16 @@ class EvalTest(tf.test.TestCase):
             raise OSError("hung")  # as a real timeout would, long after the probe gave up
         start = time.time()
         with mock.patch.dict(os.environ, {"TFHUB_CACHE_DIR": self.get_temp_dir()}), \
-                mock.patch.object(eval_lib.socket, "create_connection", side_effect=hang), \
+                mock.patch.object(feature_networks.socket, "create_connection",
+                                  side_effect=hang), \
                 mock.patch("tensorflow_hub.load", side_effect=AssertionError) as hub_load:
-            with self.assertRaisesRegex(eval_lib.FeatureNetworkUnavailable, "timed out"):
-                eval_lib.load_inception(None)
+            with self.assertRaisesRegex(feature_networks.FeatureNetworkUnavailable, "timed out"):
+                feature_networks.load_inception(None)
         self.assertLess(time.time() - start, 10)
         hub_load.assert_not_called()
 
     def test_classifier_is_never_labelled_fid(self):
-        net = eval_lib.load_classifier(self.classifier_path)
+        net = feature_networks.load_classifier(self.classifier_path)
         self.assertEqual(net.name, "toy_classifier")
         self.assertEqual(net.metric_name, "fd_toy_classifier")
         self.assertEqual(net.input_size, _SIZE)  # read from the input signature
@@ -305,7 +308,7 @@ class EvalTest(tf.test.TestCase):
 
     def test_run_evaluator_scores_independent_sets(self):
         from sngan_tf import models, training  # pylint: disable=g-import-not-at-top
-        net = eval_lib.load_classifier(self.classifier_path)
+        net = feature_networks.load_classifier(self.classifier_path)
         real = _images_from_pool(np.random.default_rng(3).standard_normal((64, _DIM)))
         stats = eval_lib.real_statistics(net, real, dataset="toy", split="train",
                                          image_size=_SIZE, num_samples=64,

@@ -19,6 +19,7 @@ from PIL import Image
 from conftest import read_scalars
 from sngan_tf import eval as eval_lib
 from sngan_tf import evaluate
+from sngan_tf import feature_networks
 from sngan_tf import loop
 from sngan_tf import models
 from sngan_tf import rundir
@@ -157,8 +158,8 @@ class ProgramsTest(tf.test.TestCase):
         def load(*args):
             loaded.append(real_load(*args))
             return loaded[-1]
-        real_load = eval_lib.load_feature_network
-        with mock.patch.object(eval_lib, "load_feature_network", side_effect=load), \
+        real_load = feature_networks.load_feature_network
+        with mock.patch.object(feature_networks, "load_feature_network", side_effect=load), \
                 mock.patch.object(eval_lib, "training_statistics",
                                   wraps=eval_lib.training_statistics) as statistics:
             both = self._evaluate([logdir, second], all_checkpoints=True)
@@ -192,13 +193,14 @@ class ProgramsTest(tf.test.TestCase):
         no_checkpoint = self._out("no_checkpoint")
         os.makedirs(no_checkpoint)
         shutil.copy(os.path.join(self.logdir, "config.json"), no_checkpoint)
-        with mock.patch.object(eval_lib, "load_feature_network") as load:
+        with mock.patch.object(feature_networks, "load_feature_network") as load:
             with self.assertRaisesRegex(rundir.RunNotFoundError, "no checkpoint"):
                 self._evaluate([self.logdir, no_checkpoint])
             with self.assertRaisesRegex(rundir.RunNotFoundError, "--logdir=.*no such"):
                 self._evaluate([self._out("missing")])
         load.assert_not_called()
-        with self.assertRaisesRegex(eval_lib.FeatureNetworkUnavailable, "--classifier_path"):
+        with self.assertRaisesRegex(feature_networks.FeatureNetworkUnavailable,
+                                    "--classifier_path"):
             self._evaluate([self.logdir], classifier_path=self._out("no_classifier"))
 
     def test_command_line_missing_logdir_exits_2(self):
