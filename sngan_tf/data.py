@@ -5,7 +5,8 @@ Two halves:
 * `load_images` turns a source into one uint8 NHWC RGB array: TFDS `cifar10` (32x32),
   TFDS `stl10` (the 100k unlabelled images, 96x96 averaged down to 48x48 as in the paper),
   or `image_folder`, any folder or `.zip` archive of PNG/JPEG files (shorter side resized
-  to `image_size`, then centre-cropped). Decoded arrays can be cached as `.npy`.
+  to `image_size`, then centre-cropped; read by `sngan_tf.image_folder`). Decoded arrays
+  can be cached as `.npy`.
 * `make_dataset` turns that array into an infinite stream of float32 batches in [-1, 1]
   whose order is a pure function of (seed, batch index), so a run restarted from a
   checkpoint at step k reads exactly the batches it would have read without the crash.
@@ -14,36 +15,29 @@ The machines this project runs on have no internet, so the TFDS path checks that
 is prepared (and, failing that, that the download host is reachable) before TFDS starts
 its minutes-long download retries, and fails within seconds with what to do instead.
 """
-import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
-import pathlib
-import posixpath
 import socket
 import tempfile
 import threading
-import time
-import zipfile
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
 
 DATASETS = ("cifar10", "stl10", "image_folder")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
-# Bump when decoding changes (resampling, colour conversion) so old caches are ignored.
+# Bump when decoding changes (resampling, colour conversion in sngan_tf.image_folder) so
+# old caches are ignored.
 _CACHE_VERSION = 1
 _PROBE_TIMEOUT_S = 3.0
-# Files one decoding task reads; the tasks share a thread pool of up to 8 threads.
-_DECODE_CHUNK = 512
-_SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
+# The --data_dir that error messages suggest: the shared CIFAR-10 zip of this project.
+SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
 
 
 class DataError(ValueError):
@@ -100,11 +94,13 @@ def load_images(dataset: str, *, data_dir: Optional[str] = None,
                             "images are resized and centre-cropped to)")
         if image_size <= 0:
             raise DataError(f"--image_size must be positive, got {image_size}")
-        source = _open_folder_source(data_dir)
+        # Imported here: image_folder imports DataError from this module.
+        from sngan_tf import image_folder  # pylint: disable=g-import-not-at-top
+        source = image_folder.open_folder_source(data_dir)
         with source:
             key = dict(source.key, image_size=image_size, split=split)
             return _cached(cache_dir, f"image_folder_{image_size}", key,
-                           lambda: _decode_all(source, image_size))
+                           lambda: image_folder.decode_all(source, image_size))
     if dataset in _TFDS_SOURCES:
         spec = _TFDS_SOURCES[dataset]
         if image_size not in (None, spec.image_size):
@@ -164,25 +160,54 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, start_batch: in
       A `tf.data.Dataset` of float32 tensors with the static shape (B, S, S, 3), or
       (B/R, S, S, 3) with an `input_context`.
     """
+    images = _checked_images(images, start_batch)
+    per_epoch = num_batches_per_epoch(images.shape[0], batch_size)
+    columns, per_replica = _pipeline_columns(batch_size, input_context)
+    shape = (per_replica,) + images.shape[1:]
+    with tf.device("/cpu:0"):
+        # tf.identity keeps one copy of the data; tf.constant(numpy) was measured to keep two.
+        pixels = tf.identity(images)
+
+    def to_float(indices):
+        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
+        return tf.ensure_shape(batch, shape)
+
+    ds = _index_batches(images.shape[0], per_epoch, batch_size, seed, start_batch, columns,
+                        per_replica)
+    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # tf.data's default graph rewrites serialise the captured pixel tensor, which would keep
+    # a second copy of the whole data set alive for as long as the iterator.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _checked_images(images, start_batch: int) -> np.ndarray:
+    """`images` as a numpy array; DataError unless uint8 (N, S, S, 3) and start_batch >= 0."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise DataError(f"images must be a uint8 array (N, S, S, 3), got {images.dtype} "
                         f"{images.shape}")
     if start_batch < 0:
         raise DataError(f"start_batch must be >= 0, got {start_batch}")
-    num_images = images.shape[0]
-    per_epoch = num_batches_per_epoch(num_images, batch_size)
+    return images
+
+
+def _pipeline_columns(batch_size: int, input_context: Optional[tf.distribute.InputContext]
+                      ) -> Tuple[slice, int]:
+    """(this input pipeline's columns of each global batch, images per replica)."""
+    if input_context is None:
+        return slice(0, batch_size), batch_size  # one pipeline, one replica
+    per_replica = input_context.get_per_replica_batch_size(batch_size)
+    local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    first = input_context.input_pipeline_id * local * per_replica
+    return slice(first, first + local * per_replica), per_replica
+
+
+def _index_batches(num_images: int, per_epoch: int, batch_size: int, seed: int,
+                   start_batch: int, columns: slice, per_replica: int) -> tf.data.Dataset:
+    """Image indices of this pipeline's batches (rows), from global batch `start_batch` on."""
     start_epoch, start_offset = divmod(start_batch, per_epoch)
-    columns, per_replica = slice(0, batch_size), batch_size  # one pipeline, one replica
-    if input_context is not None:
-        per_replica = input_context.get_per_replica_batch_size(batch_size)
-        local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
-        first = input_context.input_pipeline_id * local * per_replica
-        columns = slice(first, first + local * per_replica)
-    shape = (per_replica,) + images.shape[1:]
-    with tf.device("/cpu:0"):
-        # tf.identity keeps one copy of the data; tf.constant(numpy) was measured to keep two.
-        pixels = tf.identity(images)
 
     def epoch_batches(epoch):
         order = epoch_permutation(num_images, seed, epoch)
@@ -192,17 +217,7 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, start_batch: in
         mine = batches[first:, columns]  # this pipeline's part of each global batch
         return tf.data.Dataset.from_tensor_slices(tf.reshape(mine, (-1, per_replica)))
 
-    def to_float(indices):
-        batch = tf.cast(tf.gather(pixels, indices), tf.float32) / 127.5 - 1.0
-        return tf.ensure_shape(batch, shape)
-
-    ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch_batches)
-    ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # tf.data's default graph rewrites serialise the captured pixel tensor, which would keep
-    # a second copy of the whole data set alive for as long as the iterator.
-    options = tf.data.Options()
-    options.experimental_optimization.apply_default_optimizations = False
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch_batches)
 
 
 def epoch_permutation(num_images: int, seed: int, epoch) -> tf.Tensor:
@@ -220,224 +235,6 @@ def epoch_permutation(num_images: int, seed: int, epoch) -> tf.Tensor:
     key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
     return tf.random.experimental.stateless_shuffle(
         tf.range(num_images, dtype=tf.int64), seed=key, alg="philox")
-
-
-# ----------------------------------------------------------------------------------------
-# Image folders and zip archives.
-
-
-class _FolderSource:
-    """Sorted image files of a folder or of a folder inside a zip archive.
-
-    `names[i]` is what error messages call file i, `read(i)` its bytes, `key` what
-    identifies the contents for the cache.
-    """
-
-    def __init__(self, names: List[str], read: Callable[[int], bytes], key: dict,
-                 close: Callable[[], None] = lambda: None):
-        self.names = names
-        self.read = read
-        self.key = key
-        self._close = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._close()
-
-
-def _open_folder_source(data_dir: Optional[str]) -> _FolderSource:
-    """The image files `data_dir` names: a folder, a .zip, or a folder inside a .zip."""
-    if not data_dir:
-        raise DataError("--dataset=image_folder needs --data_dir (a folder of PNG/JPEG "
-                        f"images, or a .zip archive such as {_SHARED_ZIP_EXAMPLE})")
-    if os.path.isdir(data_dir):
-        return _folder_source(data_dir)
-    archive, inner = _split_archive_path(data_dir)
-    if archive is None:
-        problem = "is not a folder or a .zip" if os.path.exists(data_dir) else "does not exist"
-        raise DataError(f"--data_dir={data_dir} {problem} (expected a folder of "
-                        "PNG/JPEG images or a .zip archive, optionally followed by a "
-                        "folder inside it)")
-    return _zip_source(archive, inner)
-
-
-def _split_archive_path(path: str) -> Tuple[Optional[str], str]:
-    """Splits `a/b.zip/c/d` at the first existing .zip file: ("a/b.zip", "c/d")."""
-    parts = pathlib.PurePath(path).parts
-    for i in range(1, len(parts) + 1):
-        prefix = os.path.join(*parts[:i])
-        if prefix.lower().endswith(".zip") and os.path.isfile(prefix):
-            return prefix, "/".join(parts[i:])
-    return None, ""
-
-
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _no_images(where: str) -> DataError:
-    return DataError(f"no images in {where}: looked recursively for files ending in "
-                     f"{', '.join(IMAGE_EXTENSIONS)} (any case)")
-
-
-def _folder_source(folder: str) -> _FolderSource:
-    root = os.path.realpath(folder)
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for filename in filenames:
-            if _is_image(filename):
-                path = os.path.join(dirpath, filename)
-                rel = pathlib.PurePath(os.path.relpath(path, root)).as_posix()
-                stat = os.stat(path)
-                entries.append((rel, stat.st_size, stat.st_mtime_ns))
-    if not entries:
-        raise _no_images(f"folder {folder}")
-    entries.sort()
-    paths = [os.path.join(root, rel) for rel, _, _ in entries]
-
-    def read(i):
-        with open(paths[i], "rb") as f:
-            return f.read()
-
-    key = {"kind": "folder", "path": root, "files": entries}
-    return _FolderSource(paths, read, key)
-
-
-def _zip_source(archive: str, inner: str) -> _FolderSource:
-    inner = posixpath.normpath(inner).strip("/") if inner else ""
-    inner = "" if inner == "." else inner
-    prefix = inner + "/" if inner else ""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot open zip archive {archive}: {e}") from e
-    try:
-        members = [m for m in zf.infolist()
-                   if not m.is_dir() and m.filename.startswith(prefix)]
-        where = f"{archive}/{inner}" if inner else archive
-        if not members:
-            raise DataError(f"zip archive {archive} has no members under '{prefix}' "
-                            f"(from --data_dir={where})")
-        members = sorted((m for m in members if _is_image(m.filename)),
-                         key=lambda m: m.filename)
-        if not members:
-            raise _no_images(f"zip archive {where}")
-    except BaseException:
-        zf.close()
-        raise
-    root = os.path.realpath(archive)
-    names = [f"{archive}:{m.filename}" for m in members]
-    # One ZipFile per thread: threads must not share one. On Python 3.12 and 3.13 (seen on
-    # 3.12.1 and 3.13.0), ZipFile.open skips a member's local extra field (which Info-ZIP's
-    # `zip` writes) with a seek relative to wherever another thread last left the shared
-    # file, so an intact archive reads as "Bad CRC-32". Each thread opens the archive once
-    # (the central directory of 60k members parses in about 0.3 s); close() closes all.
-    local = threading.local()
-    local.zf = zf
-    handles, handles_lock = [zf], threading.Lock()
-
-    def read(i):
-        handle = getattr(local, "zf", None)
-        if handle is None:
-            handle = local.zf = zipfile.ZipFile(archive)
-            with handles_lock:
-                handles.append(handle)
-        return handle.read(members[i])
-
-    def close():
-        with handles_lock:
-            for handle in handles:
-                handle.close()
-            handles.clear()
-
-    key = {"kind": "zip", "path": root, "inner": inner,
-           "files": [(m.filename, m.file_size, m.CRC) for m in members]}
-    return _FolderSource(names, read, key, close)
-
-
-def _decode_all(source: _FolderSource, image_size: int) -> np.ndarray:
-    """Decodes every file of `source` with a thread pool (PIL releases the GIL)."""
-    count = len(source.names)
-    out = np.empty((count, image_size, image_size, 3), np.uint8)
-    start = time.perf_counter()
-
-    def work(lo, hi):
-        for i in range(lo, hi):
-            out[i] = _decode_image(source.read(i), source.names[i], image_size)
-
-    workers = max(1, min(8, 2 * _num_cpus()))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(work, lo, min(lo + _DECODE_CHUNK, count))
-                   for lo in range(0, count, _DECODE_CHUNK)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    logging.info("Decoded %d images to %dx%d in %.1f s.", count, image_size, image_size,
-                 time.perf_counter() - start)
-    return out
-
-
-def _num_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def _decode_image(data: bytes, name: str, image_size: int) -> np.ndarray:
-    """One encoded image as uint8 (S, S, 3): RGB, shorter side S, centre-cropped.
-
-    Args:
-      data: the file's bytes.
-      name: what error messages call the file.
-      image_size: S.
-
-    Returns:
-      uint8 array (S, S, 3).
-
-    Raises:
-      DataError: naming the file, if it is not a readable image (e.g. truncated).
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            rgb = _to_rgb(img)
-            return np.asarray(_resize_and_crop(rgb, image_size), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-        raise DataError(f"cannot read image {name}: {e}") from e
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Grey, palette, 16-bit grey, CMYK and RGBA images as RGB (alpha is dropped)."""
-    if img.mode == "RGB":
-        return img
-    if img.mode.startswith("I;16"):  # 16-bit grey PNG: keep the high byte, not a clip.
-        high = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
-        return Image.fromarray(high, "L").convert("RGB")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")  # PIL warns when a palette with alpha goes straight to RGB.
-    return img.convert("RGB")
-
-
-def _resize_and_crop(img: Image.Image, size: int) -> Image.Image:
-    """Resizes so the shorter side is `size` (area when shrinking), then crops the centre."""
-    width, height = img.size
-    if (width, height) == (size, size):
-        return img
-    scale = size / min(width, height)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    if (new_w, new_h) != (width, height):
-        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
-        img = img.resize((new_w, new_h), resample)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return img.crop((left, top, left + size, top + size))
 
 
 # ----------------------------------------------------------------------------------------
@@ -487,7 +284,7 @@ def _load_tfds(spec: _TfdsSource, split: str, tfds_data_dir: Optional[str],
                 f"machine with network (`tfds build {spec.name} --data_dir=DIR`), copy DIR "
                 f"here and pass --tfds_data_dir=DIR, or read image files instead: "
                 f"--dataset=image_folder --data_dir=<folder or .zip> --image_size=N, e.g. "
-                f"--data_dir={_SHARED_ZIP_EXAMPLE} --image_size=32")
+                f"--data_dir={SHARED_ZIP_EXAMPLE} --image_size=32")
         builder.download_and_prepare()
     if tfds_split not in builder.info.splits:
         raise DataError(f"{spec.name} has no split '{tfds_split}' (from split={split!r}); "

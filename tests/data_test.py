@@ -18,6 +18,7 @@ from absl.testing import parameterized
 from PIL import Image
 
 from sngan_tf import data
+from sngan_tf import image_folder
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _SHARED_ZIP = _REPO / ".." / "shared" / "data" / "cifar10_jpg.zip"
@@ -190,14 +191,14 @@ class ZipThreadsTest(_TempDirMixin, tf.test.TestCase):
             opened.append(real_zipfile(*args, **kwargs))
             return opened[-1]
 
-        patcher = mock.patch.object(data.zipfile, "ZipFile", side_effect=open_zip)
+        patcher = mock.patch.object(image_folder.zipfile, "ZipFile", side_effect=open_zip)
         patcher.start()
         self.addCleanup(patcher.stop)
         return opened
 
     def test_bytes_from_8_threads_equal_a_sequential_read(self):
         opened = self._track_zipfiles()
-        with data._open_folder_source(self.archive) as source:  # pylint: disable=protected-access
+        with image_folder.open_folder_source(self.archive) as source:
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 got = list(pool.map(source.read, range(self.N)))
         self.assertEqual(got, self.expected)
@@ -207,8 +208,8 @@ class ZipThreadsTest(_TempDirMixin, tf.test.TestCase):
     def test_decoding_with_8_threads_equals_a_sequential_read(self):
         opened = self._track_zipfiles()
         # 8 decoding threads (2 per CPU, at most 8) and many small chunks.
-        with mock.patch.object(data, "_num_cpus", return_value=4), \
-                mock.patch.object(data, "_DECODE_CHUNK", 16):
+        with mock.patch.object(image_folder, "_num_cpus", return_value=4), \
+                mock.patch.object(image_folder, "_DECODE_CHUNK", 16):
             images = data.load_images("image_folder", data_dir=self.archive, image_size=2)
         self.assertAllEqual(images, np.broadcast_to(
             np.array(self.colours, np.uint8)[:, None, None, :], (self.N, 2, 2, 3)))
@@ -355,7 +356,8 @@ class CacheTest(_TempDirMixin, tf.test.TestCase):
     def test_second_load_does_not_decode(self):
         first = self._load()
         self.assertLen([f for f in os.listdir(self.cache) if f.endswith(".npy")], 1)
-        with mock.patch.object(data, "_decode_image", side_effect=AssertionError("decoded")):
+        with mock.patch.object(image_folder, "_decode_image",
+                               side_effect=AssertionError("decoded")):
             second = self._load()
             with self.assertRaisesRegex(AssertionError, "decoded"):
                 self._load(image_size=4)  # A different size is a different cache entry.
@@ -366,7 +368,8 @@ class CacheTest(_TempDirMixin, tf.test.TestCase):
     def test_changed_folder_invalidates(self):
         self._load()
         _noise(8, 8, seed=9).save(os.path.join(self.folder, "3.png"))
-        with mock.patch.object(data, "_decode_image", side_effect=AssertionError("decoded")):
+        with mock.patch.object(image_folder, "_decode_image",
+                               side_effect=AssertionError("decoded")):
             with self.assertRaisesRegex(AssertionError, "decoded"):
                 self._load()
         self.assertEqual(self._load().shape, (4, 8, 8, 3))
