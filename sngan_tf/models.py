@@ -15,6 +15,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sngan_tf import layers as sn_layers
@@ -23,6 +24,11 @@ ARCHS = ("dcgan", "cnn", "resnet")
 NORMS = ("spectral", "batch", "none")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 CNN_VARIANTS = ("code", "paper")
+# Weight initialisation: `normal` is the architecture's own (N(0, 0.02) for dcgan and cnn, as
+# DCGAN and the authors' Chainer code; Glorot for resnet, as the authors' ResNet); `torch` is
+# PyTorch's default for Conv2d/ConvTranspose2d/Linear, U(±1/sqrt(fan_in)) for weights and
+# biases, which a PyTorch port that sets no initialisation trains with.
+INITS = ("normal", "torch")
 
 # The paper's Table 3 and the authors' chainer-gan-lib code (`common/net.py`,
 # `SNDCGANDiscriminator`, behind the paper's CIFAR-10 standard-CNN score) disagree:
@@ -49,9 +55,14 @@ class ModelConfig:
     cnn_variant: str = "code"  # which source the `cnn` widths/slope/z follow
     lrelu_slope: Optional[float] = None
     sync_batchnorm: bool = False  # batch statistics over all replicas (tf.distribute)
+    init: str = "normal"  # weight initialisation, one of INITS
 
     def __post_init__(self):
         _check_choice("arch", self.arch, ARCHS)
+        _check_choice("init", self.init, INITS)
+        if self.init == "torch" and self.arch == "resnet":
+            raise ValueError("--init=torch applies to dcgan and cnn; resnet keeps the authors' "
+                             "Glorot initialisation.")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("cnn_variant", self.cnn_variant, CNN_VARIANTS)
         if self.z_distribution is not None:
@@ -131,6 +142,38 @@ def _normal_init():
     return keras.initializers.RandomNormal(stddev=0.02)  # DCGAN and the authors' code
 
 
+def _torch_init():
+    # PyTorch's kaiming_uniform_(a=sqrt(5)): bound sqrt(6 / ((1 + 5) fan_in)) = 1/sqrt(fan_in).
+    # Keras's fan_in of a Conv2DTranspose kernel (kh, kw, out, in) is kh*kw*out, as PyTorch's
+    # of a ConvTranspose2d weight (in, out, kh, kw).
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _torch_bias_init(model: keras.Model):
+    """PyTorch's bias default, U(±1/sqrt(fan_in)) with the fan_in of the layer's kernel
+    (Keras initialises biases knowing only their shape, so this runs once the model is built)."""
+    for layer in model.layers:
+        kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
+        if kernel is None or bias is None:
+            continue
+        shape = tuple(kernel.shape)  # (in, units), (kh, kw, in, out) or transposed (kh, kw, out, in)
+        transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+        fan_in = int(np.prod(shape[:-2]) * shape[-2] if transposed else np.prod(shape[:-1]))
+        bound = 1.0 / np.sqrt(fan_in)
+        bias.assign(keras.random.uniform(bias.shape, -bound, bound, dtype=bias.dtype))
+
+
+def _kernel_init(config, default):
+    """The kernel initializer factory of `config.init` (`default`: the architecture's own)."""
+    return _torch_init if config.init == "torch" else default
+
+
+def _finish(model: keras.Model, config) -> keras.Model:
+    if config.init == "torch":
+        _torch_bias_init(model)
+    return model
+
+
 def _output(x, name):
     # The outputs (images, logits) come in the variable dtype: float32 under mixed precision.
     dtype = keras.config.dtype_policy().variable_dtype
@@ -140,7 +183,7 @@ def _output(x, name):
 def make_generator(config: ModelConfig) -> keras.Model:
     """The generator: z of shape (B, latent_dim) -> images (B, S, S, 3) in [-1, 1]."""
     f = _Factory(spectral=False, batchnorm=config.g_batchnorm, sync=config.sync_batchnorm,
-                 init=_normal_init)
+                 init=_kernel_init(config, _normal_init))
     z = keras.Input((config.latent_dim,), name="z")
     bn = config.g_batchnorm
     relu = _relu
@@ -161,8 +204,8 @@ def make_generator(config: ModelConfig) -> keras.Model:
         h = f.conv(3, 3, 1, "conv4")(h)
     else:
         h = _resnet_generator(f, z, config)
-    return keras.Model(z, _output(keras.layers.Activation("tanh")(h), "images"),
-                       name="generator")
+    return _finish(keras.Model(z, _output(keras.layers.Activation("tanh")(h), "images"),
+                               name="generator"), config)
 
 
 def make_discriminator(config: ModelConfig) -> keras.Model:
@@ -171,7 +214,7 @@ def make_discriminator(config: ModelConfig) -> keras.Model:
     s = config.image_size
     x = keras.Input((s, s, 3), name="images")
     if config.arch == "dcgan":
-        f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
+        f = _Factory(spectral, batch, config.sync_batchnorm, _kernel_init(config, _normal_init))
         slope = config.lrelu_slope or _DCGAN_SLOPE
         h = _leaky_relu(f.conv(64, 4, 2, "conv0")(x), slope)  # no batch norm on layer 1
         for i, ch in enumerate((128, 256), start=1):
@@ -180,7 +223,7 @@ def make_discriminator(config: ModelConfig) -> keras.Model:
         h = f.conv(1, 4, 1, "conv3", padding="valid")(h)  # 4x4 -> 1x1
         logits = keras.layers.Flatten()(h)
     elif config.arch == "cnn":
-        f = _Factory(spectral, batch, config.sync_batchnorm, _normal_init)
+        f = _Factory(spectral, batch, config.sync_batchnorm, _kernel_init(config, _normal_init))
         widths = _CNN_D_WIDTHS[config.cnn_variant]
         slope = config.lrelu_slope or _CNN_SLOPE[config.cnn_variant]
         h = x
@@ -193,7 +236,7 @@ def make_discriminator(config: ModelConfig) -> keras.Model:
         logits = f.dense(1, "dense")(keras.layers.Flatten()(h))
     else:
         logits = _resnet_discriminator(x, spectral, batch, config)
-    return keras.Model(x, _output(logits, "logits"), name="discriminator")
+    return _finish(keras.Model(x, _output(logits, "logits"), name="discriminator"), config)
 
 
 # ResNet (paper appendix, Table 4; Miyato's sngan_projection `resnet_32.py`): Glorot

@@ -37,6 +37,10 @@ flags.DEFINE_enum("cnn_variant", "code", ["code", "paper"],
                   "chainer-gan-lib (D widths 64,128,128,256,256,512,512, LeakyReLU 0.2, "
                   "z~U(-1,1)); 'paper' = Table 3 (64,64,128,128,256,256,512, 0.1, z~N(0,I)).")
 flags.DEFINE_float("lrelu_slope", None, "LeakyReLU slope in D (default by arch/variant).")
+flags.DEFINE_enum("init", "normal", ["normal", "torch"],
+                  "Weight initialisation: 'normal' = N(0, 0.02) (DCGAN, the authors' code; "
+                  "resnet: Glorot); 'torch' = PyTorch's default U(±1/sqrt(fan_in)) for weights "
+                  "and biases (dcgan, cnn).")
 # Objective and optimisation.
 flags.DEFINE_enum("loss", "non_saturating", ["non_saturating", "hinge"], "GAN loss.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas).")
@@ -88,7 +92,7 @@ def config_from_flags():
     model = models.ModelConfig(
         arch=FLAGS.arch, norm=FLAGS.norm, g_batchnorm=FLAGS.g_batchnorm, image_size=image_size,
         z_dim=FLAGS.z_dim, z_distribution=FLAGS.z_distribution, cnn_variant=FLAGS.cnn_variant,
-        lrelu_slope=FLAGS.lrelu_slope)
+        lrelu_slope=FLAGS.lrelu_slope, init=FLAGS.init)
     return training.TrainConfig(
         model=model, loss=FLAGS.loss, batch_size=FLAGS.batch_size,
         train_steps=1000 if FLAGS.train_steps is None else FLAGS.train_steps, n_dis=FLAGS.n_dis, lr_g=FLAGS.lr_g,

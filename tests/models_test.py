@@ -105,6 +105,44 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "--arch"):
             models.ModelConfig(arch="vgg")
 
+    # PyTorch's fan_in of each DCGAN layer, written out from its weight shape: Conv2d (out, in,
+    # kh, kw) -> in*kh*kw; ConvTranspose2d (in, out, kh, kw) -> out*kh*kw.
+    _TORCH_FAN_IN = {"generator": {"deconv0": 512 * 16, "deconv1": 256 * 16,
+                                   "deconv2": 128 * 16, "deconv3": 3 * 16},
+                     "discriminator": {"conv0": 3 * 16, "conv1": 64 * 16, "conv2": 128 * 16,
+                                       "conv3": 256 * 16}}
+
+    @parameterized.parameters("spectral", "none")
+    def test_torch_init_is_pytorch_default(self, norm):
+        keras.utils.set_random_seed(0)
+        config = models.ModelConfig(arch="dcgan", norm=norm, g_batchnorm=norm != "none",
+                                    init="torch")
+        for net in (models.make_generator(config), models.make_discriminator(config)):
+            for name, fan_in in self._TORCH_FAN_IN[net.name].items():
+                bound = fan_in ** -0.5
+                layer = net.get_layer(name)
+                for var in (layer.kernel, layer.bias):
+                    if var is None:  # a generator layer followed by batch norm has no bias
+                        continue
+                    w = var.numpy()
+                    self.assertLessEqual(abs(w).max(), bound, f"{name} {var.path}")
+                    if w.size >= 64:  # the largest of >= 64 uniform draws is near the bound
+                        self.assertGreater(abs(w).max(), 0.9 * bound, f"{name} {var.path}")
+                    self.assertGreater((w != 0).mean(), 0.99, f"{name} {var.path}")  # not zeros
+                if layer.kernel.shape.num_elements() > 10000:  # U(-b, b): std b/sqrt(3)
+                    self.assertAllClose(layer.kernel.numpy().std(), bound / 3 ** 0.5, rtol=0.05)
+
+    def test_normal_init_is_dcgan(self):
+        keras.utils.set_random_seed(0)
+        config = models.ModelConfig(arch="dcgan", norm="none", g_batchnorm=False)
+        d = models.make_discriminator(config)
+        self.assertAllClose(d.get_layer("conv2").kernel.numpy().std(), 0.02, rtol=0.05)
+        self.assertAllEqual(d.get_layer("conv0").bias.numpy(), tf.zeros(64))
+        with self.assertRaisesRegex(ValueError, "--init=torch.*resnet"):
+            models.ModelConfig(arch="resnet", init="torch")
+        with self.assertRaisesRegex(ValueError, "--init='he'"):
+            models.ModelConfig(init="he")
+
     def test_mixed_precision_outputs_float32(self):
         keras.config.set_dtype_policy("mixed_bfloat16")
         try:
