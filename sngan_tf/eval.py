@@ -1,4 +1,5 @@
-"""GAN evaluation: Inception score, FID and KID on TF-GAN's metric functions.
+"""GAN evaluation: Inception score, FID and KID on TF-GAN's metric functions, and the
+k-NN precision, recall, density and coverage.
 
 Implements the metrics SN-GAN reports (Miyato et al., ICLR 2018, Sec. 4.1): the Inception
 score (Salimans et al., 2016) and the Fréchet Inception distance (Heusel et al., 2017),
@@ -6,20 +7,26 @@ plus the kernel Inception distance (Bińkowski et al., 2018). The metrics are pu
 functions of activations (STYLE.md item 8) that call TF-GAN's
 `tensorflow_gan/python/eval/classifier_metrics.py` (imported through
 `sngan_tf.tfgan_compat`, which lets TF-GAN 2.1.0 import on TensorFlow >= 2.16); the
-activations come from a network of `sngan_tf.feature_networks`. Around them: the cached
-statistics of real images, and the evaluator a run uses during training and after it.
+activations come from a network of `sngan_tf.feature_networks`. Beside them, improved
+precision and recall and density and coverage (`sngan_tf.manifold_metrics`) tell quality
+from diversity on the same pool features, real ones being the cached KID subset. Around
+them: the cached statistics of real images, and the evaluator a run uses during training
+and after it.
 
-Results are keyed by the network: "fid", "is", "kid" for Inception, "fd_<name>",
-"score_<name>", "kd_<name>" for any other (see `sngan_tf.feature_networks`).
+Results are keyed by the network (`sngan_tf.metric_keys`): "fid", "is", "kid",
+"precision", "recall", "density", "coverage" for Inception, "fd_<name>", "score_<name>",
+"kd_<name>", "precision_<name>", ... for any other.
 """
 import os
 import tempfile
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Dict, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from sngan_tf import feature_networks
+from sngan_tf import manifold_metrics
+from sngan_tf import metric_keys
 from sngan_tf.tfgan_compat import tfgan
 
 # Authors' protocol (the SN-GAN paper, Sec. 4.1 and its chainer-gan-lib evaluation code):
@@ -27,7 +34,9 @@ from sngan_tf.tfgan_compat import tfgan
 DEFAULT_NUM_SAMPLES = 10000
 DEFAULT_NUM_REAL_SAMPLES = 50000
 # Real activations kept in the cache for KID (a random subset: KID's block estimator
-# assumes random order, and image folders come sorted by class).
+# assumes random order, and image folders come sorted by class); they are also the real
+# set of precision, recall, density and coverage, 10,000 against 10,000 generated as in
+# Kynkäänniemi et al. and Naeem et al.
 DEFAULT_KID_SAMPLES = 10000
 DEFAULT_BATCH_SIZE = 100
 _SEED = 0
@@ -156,10 +165,13 @@ class RealStatistics(NamedTuple):
     """Cached statistics of real images under one feature network."""
     mu: np.ndarray  # [D] float64
     sigma: np.ndarray  # [D, D] float64, unbiased
-    pool: np.ndarray  # [<= kid_samples, D] float32, shuffled, for KID
+    pool: np.ndarray  # [<= kid_samples, D] float32, shuffled, for KID and the k-NN metrics
     num_samples: int
     network: str
     path: str
+    # k -> [len(pool)] float64: each pool feature's distance to its k-th nearest neighbour
+    # in the pool (`manifold_metrics.knn_radii`); empty when the pool has k or fewer rows.
+    radii: Dict[int, np.ndarray]
 
 
 def _cache_key(net, dataset, split, image_size, num_samples, kid_samples):
@@ -188,11 +200,14 @@ def real_statistics(net: feature_networks.FeatureNetwork, images_uint8_or_batche
                     dataset: str, split: str, image_size: int,
                     num_samples: int = DEFAULT_NUM_REAL_SAMPLES, cache_dir: str,
                     kid_samples: int = DEFAULT_KID_SAMPLES,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> RealStatistics:
-    """Mean, covariance and a KID subset of real activations, cached as .npz.
+                    batch_size: int = DEFAULT_BATCH_SIZE,
+                    nearest_k: Sequence[int] = manifold_metrics.NEAREST_K) -> RealStatistics:
+    """Mean, covariance, a KID subset of real activations and its k-NN radii, cached as .npz.
 
     The cache file is keyed by dataset, split, image size, network name and fingerprint,
-    sample count and KID subset size; a hit skips the network entirely.
+    sample count and KID subset size; a hit skips the network entirely. The radii of the
+    subset are kept in the same file, one array per k (`radii_k3`, `radii_k5`); a file
+    without them (written before they existed, or for other k) gains them on first use.
 
     Args:
       net: the feature network.
@@ -203,8 +218,10 @@ def real_statistics(net: feature_networks.FeatureNetwork, images_uint8_or_batche
       dataset, split, image_size: describe the images (cache key only).
       num_samples: number of real images (the authors use all 50,000 training images).
       cache_dir: directory of the .npz files (created if needed).
-      kid_samples: real activations kept for KID.
+      kid_samples: real activations kept for KID and the k-NN metrics.
       batch_size: batch size when given an array.
+      nearest_k: the neighbourhood sizes whose radii to keep (precision and recall's,
+        density and coverage's).
 
     Returns:
       `RealStatistics`.
@@ -214,9 +231,9 @@ def real_statistics(net: feature_networks.FeatureNetwork, images_uint8_or_batche
     path = os.path.join(cache_dir, key + ".npz")
     if os.path.exists(path):
         with np.load(path) as data:
-            if str(data["key"]) == key:
-                return RealStatistics(data["mu"], data["sigma"], data["pool"],
-                                      int(data["num_samples"]), net.name, path)
+            cached = {name: data[name] for name in data.files}
+        if str(cached["key"]) == key:
+            return _with_radii(cached, path, net.name, nearest_k, saved=True)
 
     source = images_uint8_or_batches
     if isinstance(source, np.ndarray):
@@ -231,9 +248,32 @@ def real_statistics(net: feature_networks.FeatureNetwork, images_uint8_or_batche
         raise ValueError(f"only {pool.shape[0]} real images, num_samples={num_samples}")
     mu, sigma = activation_statistics(pool)
     kid_pool = pool[np.random.default_rng(_SEED).permutation(pool.shape[0])[:kid_samples]]
-    _atomic_savez(path, key=np.array(key), mu=mu, sigma=sigma, pool=kid_pool,
+    arrays = dict(key=np.array(key), mu=mu, sigma=sigma, pool=kid_pool,
                   num_samples=np.array(num_samples))
-    return RealStatistics(mu, sigma, kid_pool, num_samples, net.name, path)
+    return _with_radii(arrays, path, net.name, nearest_k, saved=False)
+
+
+def _radii_name(k: int) -> str:
+    return f"radii_k{int(k)}"
+
+
+def _with_radii(arrays: dict, path: str, network: str, nearest_k,
+                saved: bool) -> RealStatistics:
+    """The statistics of a cache entry, first adding the pool's radii it lacks.
+
+    The entry is written when it is new or has gained radii. A pool of k or fewer
+    features gets no radii for that k (the k-NN metrics then fail, saying so).
+    """
+    pool = arrays["pool"]
+    missing = [k for k in nearest_k if _radii_name(k) not in arrays and len(pool) > k]
+    if missing:
+        radii = manifold_metrics.knn_radii(pool, missing)
+        arrays.update({_radii_name(k): r for k, r in radii.items()})
+    if missing or not saved:
+        _atomic_savez(path, **arrays)
+    radii = {int(k): arrays[_radii_name(k)] for k in nearest_k if _radii_name(k) in arrays}
+    return RealStatistics(arrays["mu"], arrays["sigma"], pool, int(arrays["num_samples"]),
+                          network, path, radii)
 
 
 def _take(batches, num_samples):
@@ -247,10 +287,16 @@ def _take(batches, num_samples):
             return
 
 
+def result_key(net: feature_networks.FeatureNetwork, metric: str) -> str:
+    """The key of `metric` (one of `metric_keys.ALL`) on `net`'s features, e.g. "fid"."""
+    return metric_keys.key(metric, None if net.is_inception else net.name)
+
+
 def evaluate_generator(net: feature_networks.FeatureNetwork,
                        sample_fn: Callable[[int], object], real_stats: RealStatistics,
                        num_samples: int = DEFAULT_NUM_SAMPLES,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
+                       batch_size: int = DEFAULT_BATCH_SIZE,
+                       metrics: Sequence[str] = metric_keys.ALL) -> dict:
     """Scores a generator against cached real statistics.
 
     Args:
@@ -259,23 +305,33 @@ def evaluate_generator(net: feature_networks.FeatureNetwork,
       real_stats: from `real_statistics`.
       num_samples: generated images (authors' protocol: 10,000).
       batch_size: images per `sample_fn` call.
+      metrics: which of `metric_keys.ALL` to compute (default all).
 
     Returns:
-      For Inception {"fid", "is", "kid", "num_samples"}; for a network `name`
-      {"fd_<name>", "score_<name>", "kd_<name>", "num_samples"}.
+      {key: value} for each metric, keyed by `result_key` (for Inception "fid", "is", "kid",
+      "precision", "recall", "density", "coverage"; for a network `name` "fd_<name>",
+      "score_<name>", "kd_<name>", "precision_<name>", ...), and "num_samples".
     """
+    metrics = metric_keys.check(metrics)
     if real_stats.network != net.name:
         raise ValueError(f"real statistics of {real_stats.network!r}, network {net.name!r}")
     fake_pool, fake_logits = generator_activations(net, sample_fn, num_samples, batch_size)
-    mu, sigma = activation_statistics(fake_pool)
-    score_key, kid_key = ("is", "kid") if net.is_inception else (
-        f"score_{net.name}", f"kd_{net.name}")
-    return {
-        net.metric_name: frechet_distance_from_stats(real_stats.mu, real_stats.sigma, mu, sigma),
-        score_key: inception_score(fake_logits),
-        kid_key: kid(real_stats.pool, fake_pool),
-        "num_samples": int(num_samples),
-    }
+    results = {}
+    if metric_keys.FRECHET in metrics:
+        mu, sigma = activation_statistics(fake_pool)
+        results[result_key(net, metric_keys.FRECHET)] = frechet_distance_from_stats(
+            real_stats.mu, real_stats.sigma, mu, sigma)
+    if metric_keys.SCORE in metrics:
+        results[result_key(net, metric_keys.SCORE)] = inception_score(fake_logits)
+    if metric_keys.KERNEL in metrics:
+        results[result_key(net, metric_keys.KERNEL)] = kid(real_stats.pool, fake_pool)
+    manifold = [m for m in metrics if m in manifold_metrics.METRICS]
+    if manifold:
+        values = manifold_metrics.precision_recall_density_coverage(
+            real_stats.pool, fake_pool, real_radii=real_stats.radii, metrics=manifold)
+        results.update({result_key(net, m): v for m, v in values.items()})
+    results["num_samples"] = int(num_samples)
+    return results
 
 
 def training_statistics(net: feature_networks.FeatureNetwork, images: np.ndarray, *,
@@ -315,7 +371,8 @@ def mean_and_spread(per_set: list) -> dict:
 
 def make_run_evaluator(net: feature_networks.FeatureNetwork, real_stats: RealStatistics,
                        config, num_samples: int = DEFAULT_NUM_SAMPLES,
-                       batch_size: int = DEFAULT_BATCH_SIZE, num_sets: int = 1) -> Callable:
+                       batch_size: int = DEFAULT_BATCH_SIZE, num_sets: int = 1,
+                       metrics: Sequence[str] = metric_keys.ALL) -> Callable:
     """The evaluator of a run (a `sngan_tf.training.TrainConfig`): `f(gan) -> metrics`.
 
     It scores `gan.generate` on the same latent codes at every call, seeded by
@@ -323,11 +380,20 @@ def make_run_evaluator(net: feature_networks.FeatureNetwork, real_stats: RealSta
     later ones of a checkpoint differ only by their generators. With `num_sets` K > 1 it
     scores K independent sets of `num_samples` images (set 0 being the single-set codes)
     and reports their mean and standard deviation (`mean_and_spread`): the spread that
-    comes from sampling alone.
+    comes from sampling alone. `metrics` (default all) are checked here, before training:
+    the k-NN metrics need more than k real and generated images.
     """
     from sngan_tf import models  # pylint: disable=g-import-not-at-top
     if num_sets < 1:
         raise ValueError(f"--eval_num_sets must be positive, got {num_sets}.")
+    metrics = metric_keys.check(metrics)
+    manifold = [m for m in metrics if m in manifold_metrics.METRICS]
+    needed = manifold_metrics.min_samples(manifold) if manifold else 0
+    if min(num_samples, len(real_stats.pool)) < needed:
+        raise ValueError(
+            f"{', '.join(manifold)} need at least k + 1 = {needed} generated images "
+            f"(--eval_num_samples={num_samples}) and real ones ({len(real_stats.pool)} kept "
+            f"of --eval_real_samples={real_stats.num_samples}); or leave them out of --metrics")
     seed = config.seed + 1
 
     def evaluate(gan):
@@ -339,7 +405,7 @@ def make_run_evaluator(net: feature_networks.FeatureNetwork, real_stats: RealSta
                 return gan.generate(models.sample_z(config.model, n, [seed, next(counter)]))
 
             per_set.append(evaluate_generator(net, sample_fn, real_stats, num_samples,
-                                              batch_size))
+                                              batch_size, metrics))
         return mean_and_spread(per_set)
 
     return evaluate

@@ -10,6 +10,8 @@ import os
 
 from absl import flags
 
+from sngan_tf import metric_keys
+
 
 def define_data_flags():
     """--dataset, --data_dir, --tfds_data_dir, --cache_dir: the run's training images."""
@@ -39,3 +41,16 @@ def define_eval_flags():
                          "standard deviation.", lower_bound=1)
     flags.DEFINE_integer("eval_real_samples", 50000, "Real training images behind the "
                          "reference statistics (authors' protocol: all 50,000).")
+
+
+def define_metrics_flag():
+    """--metrics: which metrics each evaluation computes (default all)."""
+    flags.DEFINE_list(
+        "metrics", list(metric_keys.ALL),
+        "Metrics to compute, comma-separated: fd (Fréchet distance: fid on Inception, "
+        "fd_<name> on another network), score (is / score_<name>), kd (kid / kd_<name>), "
+        "precision and recall (k = 3), density and coverage (k = 5), each named "
+        "<metric>_<name> on a network other than Inception.")
+    flags.register_validator(
+        "metrics", lambda names: bool(names) and set(names) <= set(metric_keys.ALL),
+        message=f"--metrics takes names from {','.join(metric_keys.ALL)}")

@@ -2,13 +2,16 @@ r"""Scores the checkpoints of finished (or running) runs, as the trainer's evalu
 
   python -m sngan_tf.evaluate --logdir=runs/sn,runs/bn --all_checkpoints \
       --eval_network=classifier --classifier_path=classifiers/cifar10_classifier \
-      --dataset=image_folder --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train
+      --dataset=image_folder --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train \
+      --metrics=fd,precision,recall,density,coverage
 
 Each run is rebuilt from its `config.json`; its generator is restored from the latest
 checkpoint (or each kept one) and scored with the evaluator the trainer uses, on the same
-latent codes. Results go where the trainer puts them: `eval/<metric>` TensorBoard scalars
-in the run's logdir and rows of its `metrics.csv`. The feature network is loaded once and
-the real statistics are computed once per image size, however many checkpoints there are.
+latent codes, with the metrics --metrics names (default all: the Fréchet distance, the
+classifier score, the kernel distance, precision, recall, density and coverage). Results go
+where the trainer puts them: `eval/<metric>` TensorBoard scalars in the run's logdir and
+rows of its `metrics.csv`. The feature network is loaded once and the real statistics are
+computed once per image size, however many checkpoints there are.
 --dataset/--data_dir must name the run's training data: they give the reference
 statistics and the epoch column.
 """
@@ -35,6 +38,7 @@ def define_flags():
                          "the latest.")
     eval_flags.define_data_flags()
     eval_flags.define_eval_flags()
+    eval_flags.define_metrics_flag()
     flags.adopt_module_key_flags(eval_flags)
 
 
@@ -43,8 +47,9 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
                   dataset: str = "cifar10", data_dir: Optional[str] = None,
                   tfds_data_dir: Optional[str] = None, cache_dir: str,
                   num_samples: int = 10000, num_real_samples: int = 50000,
-                  all_checkpoints: bool = False,
-                  num_sets: int = 1) -> Dict[str, List[Tuple[int, dict]]]:
+                  all_checkpoints: bool = False, num_sets: int = 1,
+                  metrics: Optional[Sequence[str]] = None
+                  ) -> Dict[str, List[Tuple[int, dict]]]:
     """Evaluates checkpoints of runs; appends the results to each run's records.
 
     Args:
@@ -57,6 +62,7 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       num_real_samples: real images behind the reference statistics.
       all_checkpoints: every checkpoint the run keeps, oldest first, else the latest.
       num_sets: independent generated sets per evaluation (mean and `_std` when > 1).
+      metrics: names from `sngan_tf.metric_keys.ALL`; None means all.
 
     Returns:
       {logdir: [(step, {metric: value}), ...]}.
@@ -67,7 +73,8 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       sngan_tf.feature_networks.FeatureNetworkUnavailable: the network cannot be loaded.
       sngan_tf.data.DataError: the training images cannot be loaded.
     """
-    from sngan_tf import feature_networks  # pylint: disable=g-import-not-at-top
+    from sngan_tf import feature_networks, metric_keys  # pylint: disable=g-import-not-at-top
+    metrics = metric_keys.check(metric_keys.ALL if metrics is None else metrics)
     runs = _open_runs(logdirs, all_checkpoints)
     net = feature_networks.load_feature_network(eval_network, inception_path, classifier_path)
     reference = _reference_statistics(net, dataset=dataset, data_dir=data_dir,
@@ -76,7 +83,7 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     results = {}
     for run_dir, config, checkpoints in runs:
         results[run_dir.logdir] = _evaluate_checkpoints(
-            run_dir, config, checkpoints, net, reference, num_samples, num_sets)
+            run_dir, config, checkpoints, net, reference, num_samples, num_sets, metrics)
     return results
 
 
@@ -112,14 +119,14 @@ def _reference_statistics(net, *, dataset, data_dir, tfds_data_dir, cache_dir,
 
 
 def _evaluate_checkpoints(run_dir, config, checkpoints, net, reference, num_samples,
-                          num_sets):
+                          num_sets, metrics):
     """Scores one run's checkpoints in turn, recording each; returns [(step, scores)]."""
     from sngan_tf import eval as eval_lib  # pylint: disable=g-import-not-at-top
     from sngan_tf import training  # pylint: disable=g-import-not-at-top
     num_images, stats = reference(config.model.image_size)
     gan = training.GAN(config)
     evaluator = eval_lib.make_run_evaluator(net, stats, config, num_samples,
-                                            num_sets=num_sets)
+                                            num_sets=num_sets, metrics=metrics)
     rows = []
     for path in checkpoints:
         step = run_dir.restore_generator(gan.generator, gan.step, path)
@@ -144,7 +151,8 @@ def main(argv):
             inception_path=FLAGS.inception_path, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
             tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
-            all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets)
+            all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets,
+            metrics=FLAGS.metrics)
     except (rundir.RunNotFoundError, feature_networks.FeatureNetworkUnavailable,
             data.DataError) as e:
         cli.fail(str(e))

@@ -1,5 +1,6 @@
-"""Tests for sngan_tf.eval (IS/FID/KID on TF-GAN against closed forms and SciPy) and
-sngan_tf.feature_networks (loading, resizing, offline failures).
+"""Tests for sngan_tf.eval (IS/FID/KID on TF-GAN against closed forms and SciPy; the k-NN
+metrics wired in, their radii cached) and sngan_tf.feature_networks (loading, resizing,
+offline failures).
 
 TF-GAN's metric functions themselves (imported through sngan_tf.tfgan_compat, which lets
 TF-GAN 2.1.0 import without tf.estimator) are checked against float64 NumPy/SciPy
@@ -21,6 +22,7 @@ import tensorflow as tf
 
 from sngan_tf import eval as eval_lib
 from sngan_tf import feature_networks
+from sngan_tf import manifold_metrics
 from sngan_tf import tfgan_compat
 from sngan_tf.tfgan_compat import tfgan
 
@@ -132,9 +134,14 @@ class EvalTest(tf.test.TestCase):
             cache_dir=self.get_temp_dir(), kid_samples=64, batch_size=16)
         result = eval_lib.evaluate_generator(net, _sampler(images), stats, num_samples=64,
                                              batch_size=16)
-        self.assertEqual(set(result), {"fid", "is", "kid", "num_samples"})
+        self.assertEqual(list(result), ["fid", "is", "kid", "precision", "recall", "density",
+                                        "coverage", "num_samples"])
         self.assertEqual(result["num_samples"], 64)
         self.assertAllClose(result["fid"], 0.0, atol=1e-6)
+        # The same images: every one inside the other set's balls; density about (k + 1) / k.
+        self.assertAllClose([result[m] for m in ("precision", "recall", "coverage")],
+                            [1.0, 1.0, 1.0], rtol=0, atol=0)
+        self.assertAllClose(result["density"], 6 / 5, atol=0.05)
 
     def test_fid_matches_closed_form_of_two_gaussians(self):
         rng = np.random.default_rng(1)
@@ -228,6 +235,57 @@ class EvalTest(tf.test.TestCase):
         with self.assertRaises(ValueError):  # statistics of another network
             eval_lib.evaluate_generator(net, _sampler(images), other_stats, num_samples=8)
 
+    def test_cache_keeps_the_radii_and_completes_old_files(self):
+        cache_dir = self.get_temp_dir()
+        images = _images_from_pool(np.random.default_rng(8).standard_normal((40, _DIM)))
+        net = self._inception()
+        kwargs = dict(dataset="toy", split="train", image_size=_SIZE, num_samples=40,
+                      cache_dir=cache_dir, kid_samples=32, batch_size=20)
+        stats = eval_lib.real_statistics(net, images, **kwargs)
+        self.assertEqual(sorted(stats.radii), [3, 5])
+        expected = manifold_metrics.knn_radii(stats.pool)
+        with np.load(stats.path) as data:
+            for k in (3, 5):  # in the file beside the FID statistics, one array per k
+                self.assertAllClose(data[f"radii_k{k}"], expected[k], rtol=0, atol=0)
+                self.assertAllClose(stats.radii[k], expected[k], rtol=0, atol=0)
+            old = {name: data[name] for name in data.files if not name.startswith("radii")}
+        np.savez(stats.path, **old)  # a cache file from before the radii
+        with mock.patch.object(manifold_metrics, "knn_radii",
+                               wraps=manifold_metrics.knn_radii) as knn_radii:
+            again = eval_lib.real_statistics(net, images, **kwargs)
+            self.assertEqual(knn_radii.call_count, 1)  # computed for the old file, and saved
+            eval_lib.real_statistics(net, images, **kwargs)
+            self.assertEqual(knn_radii.call_count, 1)
+        self.assertEqual(net.num_images, 40)  # the network ran once, for the first call
+        self.assertAllClose(again.mu, stats.mu, rtol=0, atol=0)
+        for k in (3, 5):
+            self.assertAllClose(again.radii[k], expected[k], rtol=0, atol=0)
+        with np.load(stats.path) as data:
+            self.assertIn("radii_k5", data.files)
+
+    def test_metrics_subset_and_features_of_the_pool(self):
+        net = feature_networks.load_classifier(self.classifier_path)
+        rng = np.random.default_rng(9)
+        real, fake = rng.standard_normal((48, _DIM)), 0.8 * rng.standard_normal((40, _DIM))
+        stats = eval_lib.real_statistics(
+            net, _images_from_pool(real), dataset="toy", split="train", image_size=_SIZE,
+            num_samples=48, cache_dir=self.get_temp_dir(), kid_samples=30, batch_size=16)
+        full = eval_lib.evaluate_generator(net, _sampler(_images_from_pool(fake)), stats,
+                                           num_samples=40, batch_size=16)
+        # The real set is the cached KID pool (30 of the 48), the generated set all 40.
+        direct = manifold_metrics.precision_recall_density_coverage(stats.pool, fake)
+        for metric, value in direct.items():
+            self.assertAllClose(full[f"{metric}_toy_classifier"], value, rtol=0, atol=1e-12)
+        some = eval_lib.evaluate_generator(net, _sampler(_images_from_pool(fake)), stats,
+                                           num_samples=40, batch_size=16,
+                                           metrics=["recall", "fd"])
+        self.assertEqual(list(some), ["fd_toy_classifier", "recall_toy_classifier",
+                                      "num_samples"])
+        self.assertAllClose(some["recall_toy_classifier"], full["recall_toy_classifier"],
+                            rtol=0, atol=0)
+        with self.assertRaisesRegex(ValueError, "unknown metrics fid"):
+            eval_lib.evaluate_generator(net, _sampler(fake), stats, metrics=["fid"])
+
     def test_statistics_of_an_infinite_batch_stream_use_the_first_images(self):
         pool = np.random.default_rng(7).standard_normal((24, _DIM))
         images = _images_from_pool(pool)
@@ -292,8 +350,12 @@ class EvalTest(tf.test.TestCase):
         result = eval_lib.evaluate_generator(net, _sampler(images[::-1]), stats,
                                              num_samples=32, batch_size=16)
         self.assertEqual(set(result), {"fd_toy_classifier", "score_toy_classifier",
-                                       "kd_toy_classifier", "num_samples"})
+                                       "kd_toy_classifier", "precision_toy_classifier",
+                                       "recall_toy_classifier", "density_toy_classifier",
+                                       "coverage_toy_classifier", "num_samples"})
         self.assertAllClose(result["fd_toy_classifier"], 0.0, atol=1e-6)
+        for other in (net, self._inception()):  # one naming rule for every key
+            self.assertEqual(eval_lib.result_key(other, "fd"), other.metric_name)
 
 
     def test_mean_and_spread_of_sets(self):
@@ -337,6 +399,16 @@ class EvalTest(tf.test.TestCase):
         self.assertGreater(three["fd_toy_classifier_std"], 0.0)
         self.assertEqual(three["num_sets"], 3)
         self.assertNotIn("num_sets", one)
+        self.assertIn("precision_toy_classifier_std", three)
+
+        # Too few images for k = 5 fails when the evaluator is made, before any training.
+        with self.assertRaisesRegex(ValueError, r"k \+ 1 = 6 generated images "
+                                    r"\(--eval_num_samples=5\)"):
+            eval_lib.make_run_evaluator(net, stats, config, 5, 16)
+        small = stats._replace(pool=stats.pool[:4])
+        with self.assertRaisesRegex(ValueError, "and real ones \\(4 kept"):
+            eval_lib.make_run_evaluator(net, small, config, 32, 16)
+        eval_lib.make_run_evaluator(net, small, config, 5, 16, metrics=["fd", "kd"])
 
 
 class TfganMetricsTest(tf.test.TestCase):
