@@ -51,6 +51,11 @@ def define_metrics_flag():
         "fd_<name> on another network), score (is / score_<name>), kd (kid / kd_<name>), "
         "precision and recall (k = 3), density and coverage (k = 5), each named "
         "<metric>_<name> on a network other than Inception.")
-    flags.register_validator(
-        "metrics", lambda names: bool(names) and set(names) <= set(metric_keys.ALL),
-        message=f"--metrics takes names from {','.join(metric_keys.ALL)}")
+
+    @flags.validator("metrics")
+    def _known(names):
+        try:
+            metric_keys.check(names)
+        except ValueError as e:
+            raise flags.ValidationError(f"--metrics: {e}") from e
+        return True

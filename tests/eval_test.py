@@ -10,6 +10,8 @@ formulas written here. A tiny stand-in for TF-GAN's Inception (pool_3 = 4x4 mean
 """
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -357,6 +359,14 @@ class EvalTest(tf.test.TestCase):
         for other in (net, self._inception()):  # one naming rule for every key
             self.assertEqual(eval_lib.result_key(other, "fd"), other.metric_name)
 
+
+    def test_metrics_flag_names_unknown_metrics(self):
+        result = subprocess.run(
+            [sys.executable, "-m", "sngan_tf.evaluate", "--metrics=fid,precision",
+             "--logdir=unused"], capture_output=True, text=True, timeout=120, check=False)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("--metrics: unknown metrics fid; choose from fd, score, kd, precision, "
+                      "recall, density, coverage", result.stderr)
 
     def test_mean_and_spread_of_sets(self):
         sets = [{"fd_x": v, "kd_x": v / 10, "num_samples": 8} for v in (10.0, 12.0, 14.0)]
