@@ -4,6 +4,7 @@ synthetic studies written with tf.summary.
 `PlotStudyTest`: the old layout, one run per configuration folder, no Lipschitz logging.
 `MultiSeedStudyTest`: `<config>/seed_<s>` runs with lipschitz/* scalars, spectra.npz and K
 generated sets per evaluation, beside an old single run, checked against numpy.
+`ManifoldStudyTest`: runs evaluated with precision, recall, density and coverage.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from sngan_tf import rundir
+from sngan_tf.study import figures
 from sngan_tf.study import report
 from sngan_tf.study import runs
 from sngan_tf.study import stats
@@ -128,6 +130,10 @@ class PlotStudyTest(_PlottedStudy):
                 image = tf.io.decode_png(f.read()).numpy()
             self.assertGreaterEqual(min(image.shape[:2]), 100, path)
             self.assertGreater(image.std(), 5.0, path)  # Not a blank canvas.
+
+    def test_no_precision_recall_without_their_metrics(self):
+        self.assertNotIn("precision_recall", self.written)
+        self.assertNotIn("recall", self.results)
 
     def test_results_table_has_final_best_and_epoch_of_best(self):
         self.assertIn(f"Metric: `{_FD}`, FD (cifar10_classifier features) — not an Inception FID;"
@@ -370,6 +376,84 @@ class MultiSeedStudyTest(_PlottedStudy):
         scaled, _, _ = spectra["conv1"]  # stored ascending: read back descending
         self.assertAllClose(scaled, np.linspace(1.0, 0.1, 10))
         self.assertEqual(stats.mean_spectra(groups[2]), {})
+
+
+# A study evaluated with precision, recall, density and coverage on the classifier's
+# features: per configuration, per seed, each metric at epochs 1, 2, 3.
+_MANIFOLD_VALUES = {
+    "spectral": {_FD: ((30, 20, 25), (32, 22, 21)),
+                 "precision": ((0.5, 0.7, 0.6), (0.6, 0.8, 0.8)),
+                 "recall": ((0.2, 0.4, 0.45), (0.3, 0.5, 0.55)),
+                 "density": ((0.8, 1.1, 0.9), (1.0, 1.3, 1.1)),
+                 "coverage": ((0.3, 0.5, 0.6), (0.4, 0.6, 0.7))},
+    "nonorm": {_FD: ((40, 35, 50),), "precision": ((0.3, 0.4, 0.25),),
+               "recall": ((0.1, 0.2, 0.125),), "density": ((0.4, 0.6, 0.5),),
+               "coverage": ((0.2, 0.3, 0.375),)},
+}
+
+
+def _build_manifold_study(study):
+    """spectral: seeds 0-1; nonorm: seed 0; metrics.csv rows only (no event files)."""
+    for config, norm in (("spectral", "spectral"), ("nonorm", "none")):
+        for seed in range(len(_MANIFOLD_VALUES[config][_FD])):
+            logdir = os.path.join(study, config, f"seed_{seed}")
+            os.makedirs(logdir)
+            with open(os.path.join(logdir, "config.json"), "w") as f:
+                json.dump({"model": {"norm": norm}, "seed": seed}, f)
+            with open(os.path.join(logdir, "metrics.csv"), "w") as f:
+                f.write("step,epoch,metric,value\n")
+                for i, epoch in enumerate((1, 2, 3)):
+                    for metric, per_seed in _MANIFOLD_VALUES[config].items():
+                        key = metric if metric == _FD else f"{metric}_cifar10_classifier"
+                        f.write(f"{100 * epoch},{epoch:.4f},{key},{per_seed[seed][i]}\n")
+                    # The same run evaluated with Inception too: other keys, not shown.
+                    f.write(f"{100 * epoch},{epoch:.4f},precision,0.01\n")
+
+
+class ManifoldStudyTest(_PlottedStudy):
+    build = staticmethod(_build_manifold_study)
+
+    def test_precision_recall_figure(self):
+        self.assertIn("precision_recall", self.written)
+        with open(self.written["precision_recall"], "rb") as f:
+            image = tf.io.decode_png(f.read()).numpy()
+        self.assertGreater(image.shape[1], 800)  # two panels side by side
+        self.assertGreater(image.std(), 5.0)
+        self.assertIn("- [precision_recall](precision_recall.png)", self.results)
+
+    def test_mean_path_over_seeds(self):
+        groups, _ = runs.find_runs(self.study)
+        keys = report.manifold_keys(_FD)
+        epochs, x, y, x_std, y_std = figures._mean_path(  # pylint: disable=protected-access
+            groups[0], keys["recall"], keys["precision"])
+        self.assertAllEqual(epochs, [1, 2, 3])
+        recall, precision = (np.array(_MANIFOLD_VALUES["spectral"][m])
+                             for m in ("recall", "precision"))
+        self.assertAllClose(x, recall.mean(axis=0))
+        self.assertAllClose(y, precision.mean(axis=0))
+        self.assertAllClose(x_std, recall.std(axis=0, ddof=1))
+        self.assertAllClose(y_std, precision.std(axis=0, ddof=1))
+
+    def test_keys_follow_the_compared_metric_network(self):
+        self.assertEqual(report.manifold_keys(_FD)["coverage"], "coverage_cifar10_classifier")
+        self.assertEqual(report.manifold_keys("fid")["precision"], "precision")
+        self.assertEqual(report.manifold_keys(None)["recall"], "recall")
+
+    def test_table_at_the_last_and_the_best_evaluation(self):
+        self.assertIn("## Precision, recall, density and coverage", self.results)
+        self.assertIn("| configuration | seeds | evaluation | epoch | precision | recall "
+                      "| density | coverage |", self.results)
+        # Means ± std (ddof 1) over seeds 0 and 1; std 0.14 of (0.6, 0.8), 0.071 of
+        # (0.45, 0.55). The mean FD curve (31, 21, 23) is best at epoch 2.
+        self.assertAllClose(_mean_std([0.6, 0.8]), (0.7, 0.1414214))
+        self.assertIn("| spectral | 0, 1 | last | 3 | 0.70 ± 0.14 | 0.500 ± 0.071 "
+                      "| 1.00 ± 0.14 | 0.650 ± 0.071 |", self.results)
+        self.assertIn(f"| spectral | 0, 1 | best {_FD} | 2 | 0.750 ± 0.071 | 0.450 ± 0.071 "
+                      "| 1.20 ± 0.14 | 0.550 ± 0.071 |", self.results)
+        self.assertIn("| nonorm | 0 | last | 3 | 0.25 | 0.125 | 0.5 | 0.375 |", self.results)
+        self.assertIn(f"| nonorm | 0 | best {_FD} | 2 | 0.4 | 0.2 | 0.6 | 0.3 |",
+                      self.results)
+        self.assertNotIn("0.01", self.results)  # Inception's precision: another network
 
 
 class StatisticsTest(tf.test.TestCase):

@@ -94,6 +94,95 @@ def plot_metric(groups, metric, path):
     return _save(fig, path)
 
 
+def _mean_path(group, x_key, y_key):
+    """(epochs, x, y, x_std, y_std): two metrics' means over seeds at the epochs both have.
+
+    None when no seed has logged both.
+    """
+    xs = [r.metrics[x_key][1:] for r in group.runs if x_key in r.metrics]
+    ys = [r.metrics[y_key][1:] for r in group.runs if y_key in r.metrics]
+    if not xs or not ys:
+        return None
+    x_epochs, x_mean, x_std, _ = stats.mean_band(xs)
+    y_epochs, y_mean, y_std, _ = stats.mean_band(ys)
+    epochs = np.intersect1d(x_epochs, y_epochs)
+    x, y = x_mean[np.searchsorted(x_epochs, epochs)], y_mean[np.searchsorted(y_epochs, epochs)]
+    keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.any():
+        return None
+    return (epochs[keep], x[keep], y[keep], x_std[np.searchsorted(x_epochs, epochs)][keep],
+            y_std[np.searchsorted(y_epochs, epochs)][keep])
+
+
+def _epoch_label(epoch):
+    return f"epoch {int(epoch)}" if float(epoch).is_integer() else f"epoch {epoch:.2f}"
+
+
+# (x metric, y metric, axis labels, panel title) of the two panels of plot_precision_recall.
+_MANIFOLD_PANELS = (
+    ("recall", "precision",
+     "recall (diversity): share of real samples\ninside the generated k-NN manifold",
+     "precision (quality): share of generated samples\ninside the real k-NN manifold",
+     "improved precision and recall, k = 3 (Kynkäänniemi et al., 2019)"),
+    ("coverage", "density",
+     "coverage (diversity): share of real k-NN balls\nholding a generated sample",
+     "density (quality): real k-NN balls holding\na generated sample, divided by k",
+     "density and coverage, k = 5 (Naeem et al., 2020)"))
+
+
+def plot_precision_recall(groups, keys, features, path):
+    """Precision against recall, and density against coverage, per configuration over training.
+
+    Each configuration's path joins its evaluations in order (means over seeds), from a hollow
+    circle at the first to a star at the last, both labelled with their epoch; at the last,
+    bars show ±1 std across seeds. Up and right is better in both panels.
+
+    Args:
+      groups: the study's `Group`s.
+      keys: {metric: metrics.csv key} for precision, recall, density and coverage.
+      features: the feature network's description, for the title.
+      path: the PNG to write.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    colors = _colors()
+    for ax, (x_metric, y_metric, x_label, y_label, title) in zip(axes, _MANIFOLD_PANELS):
+        top = 1.0
+        for i, group in enumerate(groups):
+            color = colors[i % len(colors)]
+            found = _mean_path(group, keys[x_metric], keys[y_metric])
+            if found is None:
+                ax.plot([], [], color=color, label=f"{group.describe()}: no {y_metric} yet")
+                continue
+            epochs, x, y, x_std, y_std = found
+            top = max(top, float(np.max(y + np.nan_to_num(y_std))))
+            ax.plot(x, y, color=color, marker="o", markersize=3, linewidth=1,
+                    label=group.describe())
+            ax.plot(x[0], y[0], "o", markerfacecolor="none", markeredgecolor=color,
+                    markersize=10)
+            ax.plot(x[-1], y[-1], "*", color=color, markersize=14, markeredgecolor="k")
+            if np.isfinite(x_std[-1]) or np.isfinite(y_std[-1]):
+                ax.errorbar(x[-1], y[-1], xerr=np.nan_to_num(x_std[-1]),
+                            yerr=np.nan_to_num(y_std[-1]), fmt="none", ecolor=color, capsize=3)
+            for j in sorted({0, len(x) - 1}):
+                ax.annotate(_epoch_label(epochs[j]), (x[j], y[j]), textcoords="offset points",
+                            xytext=(6, 6), fontsize=8, color=color)
+        if y_metric == "density":
+            ax.axhline(1.0, color="0.5", linestyle=":", linewidth=1,
+                       label="density 1: as dense as the real data")
+        ax.set_xlim(0.0, 1.02)
+        ax.set_ylim(0.0, 1.05 * top if y_metric == "density" else 1.02)
+        ax.set_xlabel(x_label, fontsize=9)
+        ax.set_ylabel(y_label, fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(title="configuration", fontsize=8, title_fontsize=8)
+    fig.suptitle(f"Quality against diversity over training, on {features} features: means over "
+                 "seeds at each evaluation,\nfrom ○ (first) to ★ (last; bars ±1 std across "
+                 "seeds); up and right is better", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_losses(run, smoothing, path):
     """Figures 2-3: G and D loss against step, smoothed, with the raw curve faint behind."""
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -2,7 +2,9 @@
 
 `plot_study` reads a study folder (`sngan_tf.study.runs`), draws every figure its data
 allow (`sngan_tf.study.figures`) and writes the tables; runs from before the Lipschitz
-logging (no `lipschitz/*` tags, no spectra.npz) give what they can, with a note.
+logging (no `lipschitz/*` tags, no spectra.npz) give what they can, with a note. Runs
+evaluated with precision, recall, density and coverage (on the compared metric's network)
+add their figure and table; runs without them leave the report as it was.
 """
 import math
 import os
@@ -11,6 +13,7 @@ import re
 from absl import logging
 import numpy as np
 
+from sngan_tf import metric_keys
 from sngan_tf import rundir
 from sngan_tf.study import figures as figures_lib
 from sngan_tf.study import runs as runs_lib
@@ -78,12 +81,14 @@ def _table(header, rows):
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _span(values):
-    """`400`, or `300–400` when the runs of a configuration stand at different steps."""
-    values = sorted({int(v) for v in values if v is not None})
+def _span(values, text=lambda v: str(int(v))):
+    """`400`, or `300–400` when the runs of a configuration stand at different steps (or
+    epochs, with `text=_format_epoch`)."""
+    values = sorted({float(v) for v in values if v is not None})
     if not values:
         return _DASH
-    return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+    first, last = text(values[0]), text(values[-1])
+    return first if first == last else f"{first}–{last}"
 
 
 def _num_sets(group):
@@ -101,25 +106,39 @@ def _largest_grad_norm(run):
     return max(finals) if finals else None
 
 
+def _best_epoch(group, metric):
+    """The epoch where the group's mean curve of `metric` is best, or None."""
+    series = [r.metrics[metric][1:] for r in group.runs if metric in r.metrics]
+    if not series:
+        return None
+    x, mean, _, _ = stats.mean_band(series)
+    return stats.summarize_metric(x, mean, higher_is_better(metric))[2]
+
+
+def _value_at(run, metric, epoch):
+    """The run's value of `metric` at `epoch` (its last row there), or None."""
+    if metric not in run.metrics:
+        return None
+    _, epochs, values = run.metrics[metric]
+    hit = np.flatnonzero(np.isclose(epochs, epoch))
+    return float(values[hit[-1]]) if len(hit) else None
+
+
 def _summary_rows(groups, metric):
     higher = metric is not None and higher_is_better(metric)
     with_sets_std = metric is not None and any(
         f"{metric}_std" in r.metrics for g in groups for r in g.runs)
     rows = []
     for group in groups:
-        finals, bests, series = [], [], []
+        finals, bests = [], []
         for run in group.runs:
             final = best = None
             if metric in run.metrics:
                 _, epochs, values = run.metrics[metric]
                 final, best, _ = stats.summarize_metric(epochs, values, higher)
-                series.append((epochs, values))
             finals.append(final)
             bests.append(best)
-        best_epoch = None
-        if series:
-            x, mean, _, _ = stats.mean_band(series)
-            best_epoch = stats.summarize_metric(x, mean, higher)[2]
+        best_epoch = None if metric is None else _best_epoch(group, metric)
         speeds = [np.median(r.scalars["perf/images_per_sec"][1]) for r in group.runs
                   if "perf/images_per_sec" in r.scalars]
         row = [group.label, ", ".join(str(s) for s in group.seeds),
@@ -140,27 +159,20 @@ def _per_epoch_rows(groups, metric):
                      for e in r.metrics[metric][1]})
     rows = []
     for epoch in epochs:
-        row = [_format_epoch(epoch)]
-        for group in groups:
-            values = []
-            for run in group.runs:
-                value = None
-                if metric in run.metrics:
-                    _, run_epochs, run_values = run.metrics[metric]
-                    hit = np.flatnonzero(np.isclose(run_epochs, epoch))
-                    value = float(run_values[hit[-1]]) if len(hit) else None
-                values.append(value)
-            row.append(format_values(values))
-        rows.append(row)
+        rows.append([_format_epoch(epoch)] + [
+            format_values([_value_at(run, metric, epoch) for run in group.runs])
+            for group in groups])
     return rows
 
 
 def results_markdown(groups, metric, figures, notes=()):
-    """The study's results in Markdown: metric summary and per epoch, Lipschitz bounds, layers.
+    """The study's results in Markdown: metric summary and per epoch, precision, recall,
+    density and coverage, Lipschitz bounds, layers.
 
     Every number of a configuration is the mean ± standard deviation (ddof 1) over its seeds.
     """
     lines = _metric_section(groups, metric)
+    lines += _manifold_section(groups, metric)
     lines += _lipschitz_section([g for g in groups if g.has_lipschitz])
     lines += _layer_section([g for g in groups if g.tags(LAYER_PREFIX)])
     lines += _spectral_section([g for g in groups if g.tags(SIGMA_PREFIX)])
@@ -198,6 +210,62 @@ def _metric_section(groups, metric):
                                      f"K={_num_sets(g)})" for g in groups],
                         _per_epoch_rows(groups, metric))
     return lines
+
+
+def manifold_keys(metric):
+    """{precision, recall, density, coverage: metrics.csv key} on the network of `metric`.
+
+    E.g. "fid" -> {"precision": "precision", ...}, "fd_net" -> {"precision":
+    "precision_net", ...}: the four on the features of the compared Fréchet distance.
+    """
+    parsed = metric_keys.parse(metric) if metric else None
+    network = parsed[1] if parsed else None
+    return {m: metric_keys.key(m, network) for m in metric_keys.MANIFOLD}
+
+
+def _has_manifold(groups, keys):
+    return any(key in r.metrics for g in groups for r in g.runs for key in keys.values())
+
+
+def _features(metric):
+    """The features of `metric`, as the report names them."""
+    parsed = metric_keys.parse(metric) if metric else None
+    return parsed[1] if parsed and parsed[1] else "Inception-v3 pool3"
+
+
+def _manifold_section(groups, metric):
+    """Precision, recall, density and coverage at the last evaluation and the best one."""
+    keys = manifold_keys(metric)
+    if not _has_manifold(groups, keys):
+        return []
+    lines = _heading(
+        "Precision, recall, density and coverage",
+        f"On the {_features(metric)} features of the Fréchet distance (metrics.csv: "
+        + ", ".join(f"`{k}`" for k in keys.values()) + "). Precision: the share of generated "
+        "samples inside the real data's k-NN manifold (quality); recall: the share of real "
+        "samples inside the generated one (diversity); k = 3 (Kynkäänniemi et al., 2019). "
+        "Density: the real k-NN balls holding a generated sample, averaged and divided by k "
+        "(about 1 when the two sets match; above 1, samples bunched where real data is "
+        "dense); coverage: the share of real balls holding a generated sample; k = 5 (Naeem "
+        "et al., 2020). Higher is better for all four. Each configuration at its last "
+        f"evaluation and at the epoch of its best mean `{metric}`.")
+    rows = []
+    for group in groups:
+        last_epochs = [r.metrics[k][1][-1] for r in group.runs for k in keys.values()
+                       if k in r.metrics]
+        rows.append([group.label, ", ".join(str(s) for s in group.seeds), "last",
+                     _span(last_epochs, _format_epoch)]
+                    + [format_values([r.metrics[keys[m]][2][-1] if keys[m] in r.metrics
+                                      else None for r in group.runs])
+                       for m in metric_keys.MANIFOLD])
+        best = None if metric is None else _best_epoch(group, metric)
+        if best is not None:
+            rows.append([group.label, ", ".join(str(s) for s in group.seeds),
+                         f"best {metric}", _format_epoch(best)]
+                        + [format_values([_value_at(r, keys[m], best) for r in group.runs])
+                           for m in metric_keys.MANIFOLD])
+    return lines + _table(["configuration", "seeds", "evaluation", "epoch"]
+                          + list(metric_keys.MANIFOLD), rows)
 
 
 def _heading(title, text):
@@ -321,6 +389,10 @@ def _draw_figures(groups, metric, smoothing, output_dir, notes):
     else:
         notes.append(f"metric_per_epoch.png not written: no run has logged "
                      f"{metric or 'a fid or fd_* metric'} yet.")
+    keys = manifold_keys(metric)
+    if _has_manifold(groups, keys):
+        figures["precision_recall"] = figures_lib.plot_precision_recall(
+            groups, keys, _features(metric), out("precision_recall"))
     plot_those_with("lipschitz", lambda g: g.has_lipschitz, figures_lib.plot_lipschitz,
                     "no lipschitz/* scalars (a run from before they were logged)")
     operator = [g for g in groups if g.sn_layers]
