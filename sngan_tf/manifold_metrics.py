@@ -26,14 +26,14 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-PRECISION_RECALL_K = 3  # Kynkäänniemi et al., Sec. 3
-DENSITY_COVERAGE_K = 5  # Naeem et al., Sec. 4
+PRECISION_RECALL_K = 3  # Kynkäänniemi et al.'s choice
+DENSITY_COVERAGE_K = 5  # Naeem et al.'s recommendation
 NEAREST_K = (PRECISION_RECALL_K, DENSITY_COVERAGE_K)
 METRICS = ("precision", "recall", "density", "coverage")
 _K = {"precision": PRECISION_RECALL_K, "recall": PRECISION_RECALL_K,
       "density": DENSITY_COVERAGE_K, "coverage": DENSITY_COVERAGE_K}
-# One block's distance matrix; a block's temporaries (both distance matrices, the
-# comparisons) stay below 1 GB with this.
+# One block's distance matrix: 1,677 rows of 10,000 distances. A block's temporaries (the
+# product, the distances, the comparisons) are a few matrices of this size, below 1 GB.
 DEFAULT_BLOCK_BYTES = 128 * 2**20
 
 _MATRIX = tf.TensorSpec([None, None], tf.float64)
@@ -119,14 +119,17 @@ def _row_blocks(num_rows: int, num_columns: int, max_block_bytes: int):
     return [(start, min(start + rows, num_rows)) for start in range(0, num_rows, rows)]
 
 
-def _kth_distances(block_rows, features, ks, max_block_bytes):
-    """{k: [len(block_rows)] distance to the k-th nearest neighbour among `features`}."""
-    x = tf.constant(features)
-    rows = tf.constant(block_rows)
+def _kth_distances(features, ks, max_block_bytes):
+    """{k: [N] each feature's distance to its k-th nearest neighbour among `features`}.
+
+    Args:
+      features: [N, D] float64 tensor.
+    """
+    n = int(features.shape[0])
     k_max = tf.constant(max(ks), tf.int32)
     nearest = np.concatenate([
-        _nearest_distances(rows[start:stop], x, k_max).numpy()
-        for start, stop in _row_blocks(len(block_rows), len(features), max_block_bytes)])
+        _nearest_distances(features[start:stop], features, k_max).numpy()
+        for start, stop in _row_blocks(n, n, max_block_bytes)])
     return {k: nearest[:, k] for k in ks}
 
 
@@ -144,7 +147,7 @@ def knn_radii(features, ks: Sequence[int] = NEAREST_K, *,
     """
     ks = sorted({int(k) for k in ks})
     features = check_features(features, "real", ks[-1] + 1)
-    return _kth_distances(features, features, ks, max_block_bytes)
+    return _kth_distances(tf.constant(features), ks, max_block_bytes)
 
 
 def precision_recall_density_coverage(
@@ -178,28 +181,30 @@ def precision_recall_density_coverage(
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"real features are {real.shape[1]}-wide but generated features "
                          f"{fake.shape[1]}-wide: they must come from one feature network")
+    real_t, fake_t = tf.constant(real), tf.constant(fake)
+    del real, fake  # one float64 copy of each set: the tensors
     ks = sorted({_K[m] for m in metrics})
     radii = {k: np.asarray(r, np.float64) for k, r in (real_radii or {}).items() if k in ks}
     missing = [k for k in ks if k not in radii]
     if missing:
-        radii.update(_kth_distances(real, real, missing, max_block_bytes))
+        radii.update(_kth_distances(real_t, missing, max_block_bytes))
+    num_real, num_fake = int(real_t.shape[0]), int(fake_t.shape[0])
     for k in ks:
-        if radii[k].shape != (len(real),):
+        if radii[k].shape != (num_real,):
             raise ValueError(f"real radii for k = {k} have shape {radii[k].shape}, not "
-                             f"({len(real)},): radii of another real set")
-    no_ball = np.full(len(real), -1.0)  # every distance is >= 0: holds nothing
+                             f"({num_real},): radii of another real set")
+    no_ball = np.full(num_real, -1.0)  # every distance is >= 0: holds nothing
     pr_radii = radii.get(PRECISION_RECALL_K, no_ball)
     dc_radii = radii.get(DENSITY_COVERAGE_K, no_ball)
     if "recall" in metrics:
-        fake_radii = _kth_distances(fake, fake, [PRECISION_RECALL_K],
+        fake_radii = _kth_distances(fake_t, [PRECISION_RECALL_K],
                                     max_block_bytes)[PRECISION_RECALL_K]
     else:
-        fake_radii = np.full(len(fake), -1.0)
-    real_t, fake_t = tf.constant(real), tf.constant(fake)
+        fake_radii = np.full(num_fake, -1.0)
     fake_radii = tf.constant(fake_radii, tf.float64)
-    in_real_balls = np.zeros(len(fake), bool)
+    in_real_balls = np.zeros(num_fake, bool)
     ball_count, covered, recalled = 0, [], []
-    for start, stop in _row_blocks(len(real), len(fake), max_block_bytes):
+    for start, stop in _row_blocks(num_real, num_fake, max_block_bytes):
         inside, count, block_covered, block_recalled = (t.numpy() for t in _block_counts(
             real_t[start:stop], fake_t, pr_radii[start:stop], dc_radii[start:stop],
             fake_radii))
@@ -210,7 +215,7 @@ def precision_recall_density_coverage(
     values = {
         "precision": float(np.mean(in_real_balls)),
         "recall": float(np.mean(np.concatenate(recalled))),
-        "density": ball_count / (DENSITY_COVERAGE_K * len(fake)),
+        "density": ball_count / (DENSITY_COVERAGE_K * num_fake),
         "coverage": float(np.mean(np.concatenate(covered))),
     }
     return {m: values[m] for m in metrics}
