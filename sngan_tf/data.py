@@ -29,20 +29,18 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from sngan_tf import image_folder
+# Defined in image_folder (the lower layer, which raises DataError too) and re-exported:
+# callers write data.DataError and data.IMAGE_EXTENSIONS.
+from sngan_tf.image_folder import (  # pylint: disable=unused-import
+    IMAGE_EXTENSIONS, SHARED_ZIP_EXAMPLE, DataError)
+
 DATASETS = ("cifar10", "stl10", "image_folder")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 # Bump when decoding changes (resampling, colour conversion in sngan_tf.image_folder) so
 # old caches are ignored.
 _CACHE_VERSION = 1
 _PROBE_TIMEOUT_S = 3.0
-# The --data_dir that error messages suggest: the shared CIFAR-10 zip of this project.
-SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
-
-
-class DataError(ValueError):
-    """Bad data source; message names the folder/file/flag and what was expected."""
-
 
 @dataclasses.dataclass(frozen=True)
 class _TfdsSource:
@@ -94,8 +92,6 @@ def load_images(dataset: str, *, data_dir: Optional[str] = None,
                             "images are resized and centre-cropped to)")
         if image_size <= 0:
             raise DataError(f"--image_size must be positive, got {image_size}")
-        # Imported here: image_folder imports DataError from this module.
-        from sngan_tf import image_folder  # pylint: disable=g-import-not-at-top
         source = image_folder.open_folder_source(data_dir)
         with source:
             key = dict(source.key, image_size=image_size, split=split)

@@ -5,8 +5,11 @@
 functions here: `open_folder_source` lists the files in sorted path order (and what
 identifies them for the decode cache), `decode_all` decodes them with a thread pool into
 one uint8 (N, S, S, 3) RGB array: shorter side resized to S, then centre-cropped. Errors
-are `sngan_tf.data.DataError`s naming the folder, archive or file. A change to decoding
-(resampling, colour conversion) must bump `sngan_tf.data._CACHE_VERSION`.
+are `DataError`s naming the folder, archive or file. A change to decoding (resampling,
+colour conversion) must bump `sngan_tf.data._CACHE_VERSION`.
+
+This module imports nothing of the package: `DataError` and `IMAGE_EXTENSIONS` live here,
+and `sngan_tf.data` (which raises DataError for TFDS sources too) re-exports them.
 """
 import concurrent.futures
 import io
@@ -22,7 +25,14 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from sngan_tf.data import IMAGE_EXTENSIONS, SHARED_ZIP_EXAMPLE, DataError
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# The --data_dir that error messages suggest: the shared CIFAR-10 zip of this project.
+SHARED_ZIP_EXAMPLE = "../shared/data/cifar10_jpg.zip/cifar10/train"
+
+
+class DataError(ValueError):
+    """Bad data source; message names the folder/file/flag and what was expected."""
+
 
 # Files one decoding task reads; the tasks share a thread pool of up to 8 threads.
 _DECODE_CHUNK = 512
