@@ -2,7 +2,7 @@ r"""Benchmarks training speed beside PyTorch, SN overhead, input pipeline and tr
 
 From the repository root, in the .venv that `bash scripts/run.sh bench` makes (that job also
 installs torch and runs `benchmarks/benchmark.py --peer=torch ARGS`):
-  .venv/bin/python benchmarks/benchmark.py --output=bench.json      # everything
+  .venv/bin/python benchmarks/benchmark.py                 # everything, JSON in runs/benchmark.json
   .venv/bin/python benchmarks/benchmark.py --archs=dcgan,cnn,cnn_paper --norms=spectral,none \
       --precisions=float32,mixed_bfloat16 --jit=false --sections=steps --peer=torch
   .venv/bin/python benchmarks/benchmark.py ... --isa=avx2   # oneDNN (ours, PyTorch's) on AVX2
@@ -37,11 +37,16 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-from absl import app
-from absl import flags
+# TensorFlow's C++ info and warning lines drown the program's own; TF_CPP_MIN_LOG_LEVEL=0
+# brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # sngan_tf
+import numpy as np  # pylint: disable=g-import-not-at-top
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)  # sngan_tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_peer, beside this file
 import sngan_tf  # pylint: disable=g-import-not-at-top,unused-import  # oneDNN on, before TF
 
@@ -58,7 +63,8 @@ flags.DEFINE_integer("warmup", 5, "Untimed steps per variant (tracing, compilati
 flags.DEFINE_integer("trainer_steps", 300, "Steps for the trainer-overhead measurement.")
 flags.DEFINE_string("data_dir", None, "Image folder or zip for the input-pipeline timing "
                     "(default: ../shared CIFAR-10 when present).")
-flags.DEFINE_string("output", "benchmark.json", "JSON results.")
+flags.DEFINE_string("output", os.path.join(_ROOT, "runs", "benchmark.json"),
+                    "JSON results (runs/ is not tracked by git).")
 flags.DEFINE_enum("peer", "none", ["none", "torch"], "Time the same step in PyTorch, "
                   "interleaved with ours (float32 and bf16 autocast for mixed_bfloat16).")
 flags.DEFINE_enum("isa", "native", ["native", "avx2"], "avx2: limit oneDNN (TensorFlow's and "
@@ -391,7 +397,6 @@ def machine_line(m):
 
 def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if FLAGS.isa == "avx2":  # read by oneDNN and ATen when they first run: set before import
         os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX2"
         os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
@@ -402,7 +407,8 @@ def main(argv):
         import torch  # pylint: disable=g-import-not-at-top
         if FLAGS.torch_threads:
             torch.set_num_threads(FLAGS.torch_threads)
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tf = tfstart.start()  # before any TensorFlow work: its start-up lines, filtered
     if FLAGS.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     if FLAGS.inter_op_threads:
@@ -457,8 +463,10 @@ def main(argv):
                   f"{100 * r['cost_fraction']:.2f}% of training time")
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {results['peak_rss_mb']:.0f} MB")
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output, "w") as f:
         json.dump(results, f, indent=2)
+    print("wrote", FLAGS.output)
 
 
 if __name__ == "__main__":
