@@ -173,8 +173,9 @@ def main(argv):
         check_outputs(FLAGS.num_images, FLAGS.output, FLAGS.export_dir)
     except ValueError as e:
         cli.fail(str(e))
-    from sngan_tf import rundir, tfstart  # pylint: disable=g-import-not-at-top
-    tfstart.start()
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tfstart.start()  # before rundir, which imports TensorFlow: its start-up lines, filtered
+    from sngan_tf import rundir  # pylint: disable=g-import-not-at-top
     try:
         result = sample(FLAGS.logdir, num_images=FLAGS.num_images, output=FLAGS.output,
                         checkpoint=FLAGS.checkpoint, seed=FLAGS.seed,
