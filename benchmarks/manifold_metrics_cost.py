@@ -83,7 +83,8 @@ def measure(num_real, num_fake, width, repeats):
 
 def main(argv):
     del argv
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
+    tf = tfstart.start()  # before any TensorFlow work: its start-up lines, filtered
     from sngan_tf import eval as _  # pylint: disable=g-import-not-at-top,unused-import
     baseline_mb = _peak_rss_mb()
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
