@@ -9,6 +9,7 @@
 #   bash scripts/run.sh setup gpu       # also the CUDA build of TensorFlow (pip's .[gpu])
 #   bash scripts/run.sh bench [ARGS]    # also PyTorch (benchmarks/requirements-bench.txt),
 #                                       # then benchmarks/benchmark.py --peer=torch ARGS
+#                                       # (JSON in runs/benchmark.json unless --output)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
