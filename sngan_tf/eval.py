@@ -146,6 +146,14 @@ def inception_score(logits) -> float:
     return float(tfgan.eval.classifier_score_from_logits(_as_float64(logits)))
 
 
+def class_entropy(logits) -> float:
+    """Entropy in nats of the histogram of predicted classes (argmax of [N, K] logits):
+    ln K for classes drawn equally often, 0 for one class."""
+    counts = np.bincount(np.argmax(np.asarray(logits), axis=1), minlength=np.shape(logits)[1])
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
 def kid(real_pool, fake_pool, max_block_size: int = 1024) -> float:
     """Kernel (Inception) distance: unbiased MMD² with the cubic polynomial kernel.
 
@@ -325,6 +333,8 @@ def evaluate_generator(net: feature_networks.FeatureNetwork,
         results[result_key(net, metric_keys.SCORE)] = inception_score(fake_logits)
     if metric_keys.KERNEL in metrics:
         results[result_key(net, metric_keys.KERNEL)] = kid(real_stats.pool, fake_pool)
+    if metric_keys.CLASS_ENTROPY in metrics:
+        results[result_key(net, metric_keys.CLASS_ENTROPY)] = class_entropy(fake_logits)
     manifold = [m for m in metrics if m in manifold_metrics.METRICS]
     if manifold:
         values = manifold_metrics.precision_recall_density_coverage(

@@ -2,7 +2,7 @@
 
 A result's key is also its metrics.csv name and its TensorBoard tag `eval/<key>`
 (`sngan_tf.rundir.RunDir.write_eval_results`). On Inception's features the keys are the
-published names (fid, is, kid, precision, recall, density, coverage); on any other network
+published names (fid, is, kid, class_entropy, precision, recall, density, coverage); on any other network
 they carry its name (fd_<name>, score_<name>, kd_<name>, precision_<name>, ...), so that
 values of two networks never share a row or a curve, even in a run evaluated with both.
 No TensorFlow here: the binaries check `--metrics` before TensorFlow starts.
@@ -12,9 +12,12 @@ from typing import Optional, Tuple
 FRECHET = "fd"  # Fréchet distance of pool features (FID on Inception)
 SCORE = "score"  # classifier score of logits (Inception score on Inception)
 KERNEL = "kd"  # kernel distance of pool features (KID on Inception)
+# Entropy (nats) of the generated images' predicted classes (argmax of the logits): ln K when
+# every class is drawn equally, 0 when the generator draws one class; a collapse detector.
+CLASS_ENTROPY = "class_entropy"
 # k-NN manifold metrics of pool features (sngan_tf.manifold_metrics).
 MANIFOLD = ("precision", "recall", "density", "coverage")
-ALL = (FRECHET, SCORE, KERNEL) + MANIFOLD
+ALL = (FRECHET, SCORE, KERNEL, CLASS_ENTROPY) + MANIFOLD
 
 _INCEPTION_KEYS = {FRECHET: "fid", SCORE: "is", KERNEL: "kid"}
 

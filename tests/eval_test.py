@@ -136,8 +136,8 @@ class EvalTest(tf.test.TestCase):
             cache_dir=self.get_temp_dir(), kid_samples=64, batch_size=16)
         result = eval_lib.evaluate_generator(net, _sampler(images), stats, num_samples=64,
                                              batch_size=16)
-        self.assertEqual(list(result), ["fid", "is", "kid", "precision", "recall", "density",
-                                        "coverage", "num_samples"])
+        self.assertEqual(list(result), ["fid", "is", "kid", "class_entropy", "precision",
+                                        "recall", "density", "coverage", "num_samples"])
         self.assertEqual(result["num_samples"], 64)
         self.assertAllClose(result["fid"], 0.0, atol=1e-6)
         # The same images: every one inside the other set's balls; density about (k + 1) / k.
@@ -184,6 +184,14 @@ class EvalTest(tf.test.TestCase):
         logits = 50.0 * np.eye(2)[[0, 0, 0, 1]]
         expected = np.exp(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
         self.assertAllClose(eval_lib.inception_score(logits), expected, rtol=1e-6)
+
+    def test_class_entropy_of_predicted_classes(self):
+        eye = np.eye(10)
+        self.assertAllClose(eval_lib.class_entropy(eye[np.arange(50) % 10]), np.log(10))
+        self.assertEqual(eval_lib.class_entropy(3.0 * eye[[4] * 20] + 0.1), 0.0)  # one class
+        logits = eye[[0, 0, 0, 7]] + 0.01 * np.arange(10)  # the argmax counts, 3:1
+        self.assertAllClose(eval_lib.class_entropy(logits),
+                            -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
 
     def test_kid_matches_numpy_unbiased_mmd(self):
         rng = np.random.default_rng(3)
@@ -352,7 +360,8 @@ class EvalTest(tf.test.TestCase):
         result = eval_lib.evaluate_generator(net, _sampler(images[::-1]), stats,
                                              num_samples=32, batch_size=16)
         self.assertEqual(set(result), {"fd_toy_classifier", "score_toy_classifier",
-                                       "kd_toy_classifier", "precision_toy_classifier",
+                                       "kd_toy_classifier", "class_entropy_toy_classifier",
+                                       "precision_toy_classifier",
                                        "recall_toy_classifier", "density_toy_classifier",
                                        "coverage_toy_classifier", "num_samples"})
         self.assertAllClose(result["fd_toy_classifier"], 0.0, atol=1e-6)
@@ -365,8 +374,8 @@ class EvalTest(tf.test.TestCase):
             [sys.executable, "-m", "sngan_tf.evaluate", "--metrics=fid,precision",
              "--logdir=unused"], capture_output=True, text=True, timeout=120, check=False)
         self.assertEqual(result.returncode, 1)
-        self.assertIn("--metrics: unknown metrics fid; choose from fd, score, kd, precision, "
-                      "recall, density, coverage", result.stderr)
+        self.assertIn("--metrics: unknown metrics fid; choose from fd, score, kd, class_entropy, "
+                      "precision, recall, density, coverage", result.stderr)
 
     def test_mean_and_spread_of_sets(self):
         sets = [{"fd_x": v, "kd_x": v / 10, "num_samples": 8} for v in (10.0, 12.0, 14.0)]

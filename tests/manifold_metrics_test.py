@@ -191,10 +191,11 @@ class MetricKeysTest(tf.test.TestCase):
 
     def test_keys_name_the_network_except_inception(self):
         self.assertEqual([metric_keys.key(m) for m in metric_keys.ALL],
-                         ["fid", "is", "kid", "precision", "recall", "density", "coverage"])
+                         ["fid", "is", "kid", "class_entropy", "precision", "recall",
+                          "density", "coverage"])
         self.assertEqual([metric_keys.key(m, "net") for m in metric_keys.ALL],
-                         ["fd_net", "score_net", "kd_net", "precision_net", "recall_net",
-                          "density_net", "coverage_net"])
+                         ["fd_net", "score_net", "kd_net", "class_entropy_net",
+                          "precision_net", "recall_net", "density_net", "coverage_net"])
         for metric in metric_keys.ALL:
             for network in (None, "cifar10_classifier"):
                 self.assertEqual(metric_keys.parse(metric_keys.key(metric, network)),
