@@ -214,7 +214,8 @@ class Trainer:
         return self._logged
 
     def actions(self) -> List[PeriodicAction]:
-        """The duties after a step, in order: log, samples, Lipschitz, evaluate, checkpoint.
+        """The duties after a step, in order: log, samples, Lipschitz, evaluate, generator
+        weights, checkpoint.
 
         Log, samples and checkpoint also run at the last step; the evaluation of the last
         step runs after the loop (`_finish`), once the final checkpoint is saved.
@@ -229,6 +230,9 @@ class Trainer:
             periodic = every(cfg.eval_every)
             actions.append(PeriodicAction("evaluate", lambda step: step != last and periodic(step),
                                           self.evaluate))
+        if cfg.generator_every:
+            actions.append(PeriodicAction("generator", every(cfg.generator_every),
+                                          self.keep_generator))
         actions.append(PeriodicAction("checkpoint", every(cfg.checkpoint_every, last),
                                       lambda step: self.save()))
         return actions
@@ -305,6 +309,13 @@ class Trainer:
                      max(out[f"grad_norm_{k}_max"] for k in ("real", "fake", "interp")),
                      out["upper_bound"])
         return out
+
+    def keep_generator(self, step):
+        """The generator's weights at this step, kept beside the rotating checkpoints
+        (`generators/step_N.weights.h5`): metrics added later can score past epochs."""
+        path = self.rundir.write_generator(step, self.gan.generator)
+        logging.info("Generator weights at step %d (epoch %.2f): %s", step, self.epoch(step), path)
+        return path
 
     def write_spectra(self):
         """Singular values of each D layer's used kernel, as the paper's reshaped matrix,

@@ -38,6 +38,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.csv"
 SAMPLES_DIR = "samples"
+GENERATORS_DIR = "generators"  # the generator's weights at chosen steps (Trainer)
 SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end (Trainer)
 SAMPLES_TAG = "samples"  # the TensorBoard image tag of the sample grids
 _EVENTS_GLOB = "events.out.tfevents.*"
@@ -257,6 +258,25 @@ class RunDir:
         buffer = io.BytesIO()
         np.savez(buffer, step=np.array(step), **spectra)
         return self.write_file(SPECTRA_FILE, buffer.getvalue())
+
+    def write_generator(self, step: int, generator) -> str:
+        """The generator's weights (Keras `.weights.h5`, no optimizer, ~1/10 of a checkpoint)
+        as `generators/step_<N>.weights.h5`, kept for metrics added after the run."""
+        path = self.path(GENERATORS_DIR, f"step_{step:08d}.weights.h5")
+        if self.is_chief:
+            tf.io.gfile.makedirs(os.path.dirname(path))
+            generator.save_weights(path + ".tmp.weights.h5")
+            tf.io.gfile.rename(path + ".tmp.weights.h5", path, overwrite=True)
+        return path
+
+    def generator_files(self) -> Dict[int, str]:
+        """`generators/step_<N>.weights.h5` files: step -> path, by step."""
+        found = {}
+        for path in tf.io.gfile.glob(self.path(GENERATORS_DIR, "step_*.weights.h5")):
+            match = re.fullmatch(r"step_(\d+)\.weights\.h5", os.path.basename(path))
+            if match:
+                found[int(match.group(1))] = path
+        return dict(sorted(found.items()))
 
     def write_file(self, name: str, data: bytes) -> str:
         """Writes `data` to `<logdir>/<name>` (chief only), through a temporary file."""

@@ -71,7 +71,11 @@ flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard eve
 flags.DEFINE_integer("log_every", 100, "Steps between console lines and scalar summaries.")
 flags.DEFINE_integer("sample_every", 1000, "Steps between sample grids.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
+flags.DEFINE_float("checkpoint_every_epochs", None, "Checkpoint every this many epochs "
+                   "(overrides --checkpoint_every).")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_float("generator_every_epochs", 0, "Keep the generator's weights every this many "
+                   "epochs in <logdir>/generators/step_N.weights.h5, never deleted (0: never).")
 flags.DEFINE_integer("lipschitz_every", None, "Steps between measurements of D's Lipschitz "
                      "bounds and layer operator norms (TensorBoard lipschitz/*; default: "
                      "--log_every; 0: never).")
@@ -211,15 +215,19 @@ def _images(config):
 
 
 def _in_steps(config, num_images):
-    """--epochs and --eval_every_epochs as generator steps on `num_images` images."""
+    """--epochs and the --*_every_epochs intervals as generator steps on `num_images` images."""
     import dataclasses  # pylint: disable=g-import-not-at-top
     from sngan_tf import data  # pylint: disable=g-import-not-at-top
     per_epoch = data.num_batches_per_epoch(num_images, config.batch_size) / config.n_dis
-    if FLAGS.epochs is not None:
-        config = dataclasses.replace(config, train_steps=max(1, round(FLAGS.epochs * per_epoch)))
-    if FLAGS.eval_every_epochs is not None:
-        config = dataclasses.replace(
-            config, eval_every=max(1, round(FLAGS.eval_every_epochs * per_epoch)))
+    # config field <- the flag giving it in epochs
+    for field, flag in (("train_steps", "epochs"), ("eval_every", "eval_every_epochs"),
+                        ("checkpoint_every", "checkpoint_every_epochs"),
+                        ("generator_every", "generator_every_epochs")):
+        epochs = FLAGS[flag].value
+        if epochs is not None and epochs < 0:
+            cli.fail(f"--{flag} must be >= 0, got {epochs}")
+        if epochs:  # None or 0: the config's own value
+            config = dataclasses.replace(config, **{field: max(1, round(epochs * per_epoch))})
     return config
 
 

@@ -51,6 +51,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end (when an evaluator is given)
     lipschitz_every: Optional[int] = None  # None: every log_every steps; 0: never
     keep_checkpoints: int = 3
+    generator_every: int = 0  # steps between kept generator weights (0: never)
     num_grid_samples: int = 64
 
     def __post_init__(self):
@@ -68,8 +69,9 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be in [0, 1), got {getattr(self, name)}.")
-        if self.eval_every < 0:
-            raise ValueError(f"--eval_every must be >= 0, got {self.eval_every}.")
+        for name in ("eval_every", "generator_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         if self.lipschitz_every is not None and self.lipschitz_every < 0:
             raise ValueError(f"--lipschitz_every must be >= 0, got {self.lipschitz_every}.")
 

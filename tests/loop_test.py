@@ -1,6 +1,7 @@
 """The loop's periodic actions: which steps each runs at, and each one called alone."""
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,10 +34,12 @@ class ActionsTest(tf.test.TestCase):
 
     def test_each_action_runs_at_its_steps(self):
         logdir = os.path.join(self.get_temp_dir(), "run")
-        trainer = loop.Trainer(_config(), logdir, _images(), evaluator=_evaluator)
+        trainer = loop.Trainer(_config(generator_every=3), logdir, _images(),
+                               evaluator=_evaluator)
         due = {a.name: [s for s in range(1, 8) if a.due(s)] for a in trainer.actions()}
         self.assertEqual(due, {"log": [2, 4, 6, 7], "samples": [3, 6, 7], "lipschitz": [3, 6],
-                               "evaluate": [2, 4, 6], "checkpoint": [5, 7]})
+                               "evaluate": [2, 4, 6], "generator": [3, 6],
+                               "checkpoint": [5, 7]})
         trainer.run()
         # What the run directory holds matches: the last step's evaluation runs after the loop.
         run = rundir.RunDir(logdir)
@@ -47,6 +50,7 @@ class ActionsTest(tf.test.TestCase):
         self.assertAllEqual(run.read_metrics()["fd_x"][0], [2, 4, 6, 7])
         self.assertEqual([os.path.basename(p) for p in run.checkpoints()], ["ckpt-5", "ckpt-7"])
         self.assertEqual(run.read_spectra()[0], 7)
+        self.assertEqual(list(run.generator_files()), [3, 6])
 
     def test_without_evaluator_or_lipschitz_there_is_no_such_action(self):
         trainer = loop.Trainer(_config(lipschitz_every=0),
@@ -64,6 +68,7 @@ class ActionsTest(tf.test.TestCase):
         bounds = trainer.measure_lipschitz(0)
         self.assertEqual(trainer.evaluate(0), {"fd_x": 1.5})
         trainer.save()
+        kept = trainer.keep_generator(0)
         trainer.write_spectra()
         trainer.writer.flush()
 
@@ -79,6 +84,14 @@ class ActionsTest(tf.test.TestCase):
         step, spectra = run.read_spectra()
         self.assertEqual(step, 0)
         self.assertLen(spectra, 4)
+        self.assertEqual(run.generator_files(), {0: kept})
+        keras.utils.set_random_seed(1)
+        fresh = models.make_generator(trainer.config.model)  # other initial weights...
+        z = models.sample_z(trainer.config.model, 2, [0, 0])
+        before = fresh(z, training=False)
+        fresh.load_weights(kept)  # ...replaced by the kept ones
+        self.assertNotAllClose(before, trainer.gan.generator(z, training=False))
+        self.assertAllClose(fresh(z, training=False), trainer.gan.generator(z, training=False))
         self.assertEqual(trainer.step, 0)  # no action trains
 
 

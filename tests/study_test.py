@@ -1,8 +1,10 @@
 """`python -m sngan_tf.study run`: its training commands, and a run on a tiny generated folder
 (three configurations, two seeds of one, figures, resume), plotted again by `... plot`."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +36,8 @@ class TrainCommandTest(tf.test.TestCase):
                 self.assertEqual(_flag(cmd, "logdir"), [os.path.join(out, config, f"seed_{seed}")])
                 self.assertEqual(_flag(cmd, "eval_num_sets"), ["5"])
                 self.assertEqual(_flag(cmd, "epochs"), ["8"])
+                self.assertEqual(_flag(cmd, "checkpoint_every_epochs"), ["0.25"])
+                self.assertEqual(_flag(cmd, "generator_every_epochs"), ["10"])
                 self.assertEqual(_flag(cmd, "classifier_path"),
                                  [os.path.abspath("classifiers/c")])
                 self.assertEqual(cmd[-1], "--batch_size=4")  # pass-through last: it wins
@@ -56,18 +60,31 @@ class TrainCommandTest(tf.test.TestCase):
 
 class StudyTest(tf.test.TestCase):
 
+    def _study_command(self, out, data, classifier, epochs, *study_flags):
+        return [sys.executable, "-m", "sngan_tf.study", "run", *study_flags,
+                f"--output_dir={out}", f"--epochs={epochs}", "--dataset=image_folder",
+                f"--data_dir={data}", "--eval_network=classifier",
+                f"--classifier_path={classifier}", "--",
+                "--batch_size=4", "--log_every=1", "--sample_every=1", "--checkpoint_every=1",
+                "--eval_num_samples=8", "--eval_real_samples=8",
+                f"--cache_dir={self.get_temp_dir()}/cache"]
+
     def _study(self, out, data, classifier, epochs, *study_flags):
-        cmd = [sys.executable, "-m", "sngan_tf.study", "run", *study_flags,
-               f"--output_dir={out}", f"--epochs={epochs}", "--dataset=image_folder",
-               f"--data_dir={data}", "--eval_network=classifier",
-               f"--classifier_path={classifier}", "--",
-               "--batch_size=4", "--log_every=1", "--sample_every=1", "--checkpoint_every=1",
-               "--eval_num_samples=8", "--eval_real_samples=8",
-               f"--cache_dir={self.get_temp_dir()}/cache"]
+        cmd = self._study_command(out, data, classifier, epochs, *study_flags)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         return result
+
+    def _images(self, n=8):
+        data = os.path.join(self.get_temp_dir(), "images")
+        if not os.path.isdir(data):
+            os.makedirs(data)
+            rng = np.random.default_rng(0)
+            for i in range(n):  # 8 images, batch 4: two steps per epoch
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    os.path.join(data, f"{i}.png"))
+        return data
 
     def _classifier(self):
         """A tiny feature network with the classifier signature (pool_3, logits)."""
@@ -88,26 +105,28 @@ class StudyTest(tf.test.TestCase):
         return path
 
     def test_three_configurations_then_a_second_seed_and_resume(self):
-        data = os.path.join(self.get_temp_dir(), "images")
-        os.makedirs(data)
-        rng = np.random.default_rng(0)
-        for i in range(8):  # 8 images, batch 4: two steps per epoch
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                os.path.join(data, f"{i}.png"))
+        data = self._images()
         out = os.path.join(self.get_temp_dir(), "study")
         classifier = self._classifier()
         self._study(out, data, classifier, epochs=1)  # --seeds defaults to 0
         for config in ("spectral", "batchnorm", "nonorm"):
             self.assertTrue(tf.train.latest_checkpoint(
                 os.path.join(out, config, "seed_0", "checkpoints")).endswith("ckpt-2"))
+            with open(os.path.join(out, config, "seed_0", "train.log")) as f:
+                self.assertIn("Done: step 2.", f.read())  # each run's own log
         figures = os.path.join(out, "figures")
         for name in ("metric_per_epoch.png", "sigma.png", "results.md",
                      "losses_spectral.png", "samples_nonorm.png"):
             self.assertTrue(os.path.exists(os.path.join(figures, name)), name)
 
         # Two more epochs for seed 0 (resumed at step 2) and a new seed 1, of two configurations.
-        result = self._study(out, data, classifier, 2, "--seeds=0,1", "--configs=spectral,nonorm")
+        result = self._study(out, data, classifier, 2, "--seeds=0,1", "--configs=spectral,nonorm",
+                             "--generator_every_epochs=1")
         self.assertEqual(result.stderr.count("Resumed from"), 2, result.stderr[-3000:])
+        self.assertIn("[nonorm/seed_1] ", result.stderr)  # lines say which run
+        generators = {seed: list(rundir.RunDir(os.path.join(out, "nonorm", f"seed_{seed}"))
+                                 .generator_files()) for seed in (0, 1)}
+        self.assertEqual(generators, {0: [4], 1: [2, 4]})  # seed 0 resumed at step 2
         for seed in (0, 1):
             run = rundir.RunDir(os.path.join(out, "spectral", f"seed_{seed}"))
             self.assertEqual(run.read_config()["seed"], seed)
@@ -130,6 +149,40 @@ class StudyTest(tf.test.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         with open(os.path.join(replot, "results.md")) as f:
             self.assertEqual(f.read(), results)
+
+    def test_a_stopped_study_saves_every_run_and_resumes(self):
+        """SIGTERM to the study reaches the runs side by side: each saves a checkpoint at the
+        step it stopped, the study exits 143, and the next call resumes them there."""
+        data, classifier = self._images(), self._classifier()
+        out = os.path.join(self.get_temp_dir(), "stopped")
+        cmd = self._study_command(out, data, classifier, 500, "--configs=spectral,nonorm",
+                                  "--noplot")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        study = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        logs = [os.path.join(out, c, "seed_0", "train.log") for c in ("spectral", "nonorm")]
+        deadline = time.time() + 300
+        while time.time() < deadline and not all(
+                os.path.exists(p) and "step 3/1000" in open(p).read() for p in logs):
+            time.sleep(0.5)
+        study.send_signal(signal.SIGTERM)
+        self.assertEqual(study.wait(timeout=120), 128 + signal.SIGTERM)
+        stopped = {}
+        for config, log in zip(("spectral", "nonorm"), logs):
+            with open(log) as f:
+                self.assertIn("Stopped by signal 15", f.read())
+            run = rundir.RunDir(os.path.join(out, config, "seed_0"))
+            stopped[config] = int(run.checkpoints()[-1].rsplit("-", 1)[1])
+            self.assertBetween(stopped[config], 3, 999)
+        result = subprocess.run(
+            self._study_command(out, data, classifier, 1, "--configs=spectral,nonorm",
+                                "--noplot"), capture_output=True, text=True, env=env,
+            timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        for config, step in stopped.items():  # past --epochs=1 already: nothing to do
+            self.assertIn(f"[{config}/seed_0] ", result.stderr)
+            self.assertIn(f"Resumed from", result.stderr)
+            self.assertIn(f"Nothing to do: step {step} >= --train_steps=2.", result.stderr)
 
     def test_unknown_command_and_bad_flags_are_refused(self):
         for args, expected in ((["train"], "unknown command 'train'"), ([], "no command"),
