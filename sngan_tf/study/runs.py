@@ -9,6 +9,7 @@ adds what the study needs on top: labels, seeds, groups, and which metric to com
 import os
 import re
 
+from sngan_tf import metric_keys
 from sngan_tf import rundir
 
 # Known configurations first, in this order, so colours match across studies.
@@ -208,8 +209,10 @@ def choose_metric(runs, metric=None):
 
 
 def higher_is_better(metric):
-    """Inception Score and classifier scores grow with quality; the distances shrink."""
-    return metric == "is" or metric.startswith("score_")
+    """Scores, class entropy, precision, recall, density and coverage grow with quality; the
+    distances shrink."""
+    parsed = metric_keys.parse(metric)
+    return bool(parsed) and parsed[0] not in (metric_keys.FRECHET, metric_keys.KERNEL)
 
 
 def describe_metric(metric):
