@@ -42,6 +42,7 @@ GENERATORS_DIR = "generators"  # the generator's weights at chosen steps (Traine
 SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end (Trainer)
 SAMPLES_TAG = "samples"  # the TensorBoard image tag of the sample grids
 _EVENTS_GLOB = "events.out.tfevents.*"
+_TRAINING_TAG = "loss/d"  # logged by every training process, at its log steps
 _SAMPLE_RE = re.compile(r"step_(\d+)\.png$")
 
 
@@ -298,16 +299,19 @@ class RunDir:
         files = [_read_event_file(path)
                  for path in tf.io.gfile.glob(self.path(_EVENTS_GLOB))]
         files.sort(key=lambda f: (f[0], f[1]))
-        merged, samples = {}, {}
+        merged, samples, starts = {}, {}, []
         for _, _, scalars, images in files:
             for tag, points in scalars.items():
                 merged.setdefault(tag, {}).update(points)
             samples.update(images)
+            steps = scalars.get(_TRAINING_TAG)  # a training process; not `evaluate`'s rows
+            if steps:
+                starts.append((min(steps), max(steps)))
         out = {}
         for tag, points in merged.items():
             steps = np.array(sorted(points), dtype=np.int64)
             out[tag] = (steps, np.array([points[s] for s in steps], dtype=np.float64))
-        return Events(out, dict(sorted(samples.items())))
+        return Events(out, dict(sorted(samples.items())), tuple(starts))
 
     def read_metrics(self) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """`metrics.csv`: metric -> (steps, epochs, values) sorted by step, in the order the
@@ -381,6 +385,10 @@ class Events(NamedTuple):
     """What a run's event files hold (`RunDir.read_events`)."""
     scalars: Dict[str, Tuple[np.ndarray, np.ndarray]]  # tag -> (steps, values), by step
     samples: Dict[int, bytes]  # step -> PNG of the `samples` grid logged then, by step
+    # (first, last) step of `loss/d` logged by each training process of the run, in start
+    # order: a resumed run has several; a first step at or below the previous last is
+    # re-trained work.
+    spans: Tuple[Tuple[int, int], ...] = ()
 
 
 def find_runs(folder: str, max_depth: int = 2) -> List[str]:

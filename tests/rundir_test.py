@@ -47,6 +47,8 @@ class RunDirRoundTripTest(tf.test.TestCase):
         self.assertIn("eval/fd_net", events.scalars)
         self.assertEqual(sorted(events.samples), [0, 2, 4])
         self.assertAllEqual(tf.io.decode_png(events.samples[4]).numpy(), grids[4])
+        # Each training process's steps, in order; the third writer (an evaluation) trains none.
+        self.assertEqual(events.spans, ((0, 2), (2, 4)))
 
         metrics = run.read_metrics()
         self.assertEqual(list(metrics), ["fd_net", "score_net"])  # order of first appearance

@@ -131,6 +131,12 @@ class PlotStudyTest(_PlottedStudy):
             self.assertGreaterEqual(min(image.shape[:2]), 100, path)
             self.assertGreater(image.std(), 5.0, path)  # Not a blank canvas.
 
+    def test_resumes_are_counted_with_the_steps_trained_again(self):
+        # spectral: a second process logged from step 300, the first had logged up to 300.
+        self.assertIn("| spectral | 0 | 1 | 300 (0) |", self.results)
+        self.assertNotIn("| bn_run | 0 | 1 |", self.results.split("## Resumes")[1])
+        self.assertEqual(self.results.count("## Resumes"), 1)
+
     def test_no_precision_recall_without_their_metrics(self):
         self.assertNotIn("precision_recall", self.written)
         self.assertNotIn("recall", self.results)

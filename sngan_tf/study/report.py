@@ -176,11 +176,31 @@ def results_markdown(groups, metric, figures, notes=()):
     lines += _lipschitz_section([g for g in groups if g.has_lipschitz])
     lines += _layer_section([g for g in groups if g.tags(LAYER_PREFIX)])
     lines += _spectral_section([g for g in groups if g.tags(SIGMA_PREFIX)])
+    lines += _resume_section(groups)
     lines += ["", "Figures:", ""]
     lines += [f"- [{name}]({os.path.basename(path)})" for name, path in figures.items()]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _resume_section(groups):
+    """Each resumed run's process starts: where each began and the steps trained again since
+    the previous process's last logged step (at most a checkpoint interval); none: nothing."""
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            if len(run.spans) < 2:
+                continue
+            starts = ", ".join(f"{first} ({max(0, last - first)})" for (_, last), (first, _)
+                               in zip(run.spans, run.spans[1:]))
+            rows.append([group.label, str(run.seed), str(len(run.spans) - 1), starts])
+    if not rows:
+        return []
+    return _heading("Resumes", "Each resume: the first step the new process logged, and in "
+                    "brackets how many steps the previous process had logged past it (work "
+                    "lost since its last checkpoint, to the log interval).") + _table(
+        ["configuration", "seed", "resumes", "resumed at (steps trained again)"], rows)
 
 
 def _metric_section(groups, metric):

@@ -30,7 +30,7 @@ class Run:
     """One training logdir: its label, seed, config, scalars, metrics, spectra and samples."""
 
     def __init__(self, logdir, label, config, scalars, metrics, sample_png, sample_step,
-                 seed=0, spectra=None, spectra_step=None):
+                 seed=0, spectra=None, spectra_step=None, spans=()):
         self.logdir = logdir
         self.label = label  # the configuration: runs with one label are seeds of it
         self.config = config
@@ -41,6 +41,7 @@ class Run:
         self.seed = seed
         self.spectra = spectra or {}  # layer -> singular values, descending.
         self.spectra_step = spectra_step
+        self.spans = spans  # (first, last) logged step of each process, in start order
 
     @property
     def steps_trained(self):
@@ -99,7 +100,7 @@ def read_run(logdir, label=None):
     spectra_step, spectra = run_dir.read_spectra()
     return Run(logdir, label, config, events.scalars, run_dir.read_metrics(), sample_png,
                sample_step, seed=_run_seed(config, logdir), spectra=spectra,
-               spectra_step=spectra_step)
+               spectra_step=spectra_step, spans=events.spans)
 
 
 class Group:
