@@ -49,7 +49,8 @@ def define_metrics_flag():
         "metrics", list(metric_keys.ALL),
         "Metrics to compute, comma-separated: fd (Fréchet distance: fid on Inception, "
         "fd_<name> on another network), score (is / score_<name>), kd (kid / kd_<name>), "
-        "precision and recall (k = 3), density and coverage (k = 5), each named "
+        "class_entropy (of the predicted classes), precision and recall (k = 3), density "
+        "and coverage (k = 5), each named "
         "<metric>_<name> on a network other than Inception.")
 
     @flags.validator("metrics")

@@ -81,6 +81,7 @@ flags.DEFINE_integer("lipschitz_every", None, "Steps between measurements of D's
                      "--log_every; 0: never).")
 # Evaluation during training (--eval_network, its paths and sample counts: eval_flags).
 eval_flags.define_eval_flags()
+eval_flags.define_metrics_flag()
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations (0: at the end only).")
 flags.DEFINE_float("eval_every_epochs", None, "Evaluate every this many epochs (overrides "
                    "--eval_every).")
@@ -126,7 +127,7 @@ def _make_evaluator(config, images):
                  net.name, net.metric_name, FLAGS.eval_num_sets, FLAGS.eval_num_samples,
                  stats.num_samples)
     return eval_lib.make_run_evaluator(net, stats, config, FLAGS.eval_num_samples,
-                                       num_sets=FLAGS.eval_num_sets)
+                                       num_sets=FLAGS.eval_num_sets, metrics=FLAGS.metrics)
 
 
 def _check_writable(logdir):

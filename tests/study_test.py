@@ -60,17 +60,17 @@ class TrainCommandTest(tf.test.TestCase):
 
 class StudyTest(tf.test.TestCase):
 
-    def _study_command(self, out, data, classifier, epochs, *study_flags):
+    def _study_command(self, out, data, classifier, epochs, *study_flags, extra=()):
         return [sys.executable, "-m", "sngan_tf.study", "run", *study_flags,
                 f"--output_dir={out}", f"--epochs={epochs}", "--dataset=image_folder",
                 f"--data_dir={data}", "--eval_network=classifier",
                 f"--classifier_path={classifier}", "--",
                 "--batch_size=4", "--log_every=1", "--sample_every=1", "--checkpoint_every=1",
                 "--eval_num_samples=8", "--eval_real_samples=8",
-                f"--cache_dir={self.get_temp_dir()}/cache"]
+                f"--cache_dir={self.get_temp_dir()}/cache", *extra]
 
-    def _study(self, out, data, classifier, epochs, *study_flags):
-        cmd = self._study_command(out, data, classifier, epochs, *study_flags)
+    def _study(self, out, data, classifier, epochs, *study_flags, extra=()):
+        cmd = self._study_command(out, data, classifier, epochs, *study_flags, extra=extra)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -121,12 +121,15 @@ class StudyTest(tf.test.TestCase):
 
         # Two more epochs for seed 0 (resumed at step 2) and a new seed 1, of two configurations.
         result = self._study(out, data, classifier, 2, "--seeds=0,1", "--configs=spectral,nonorm",
-                             "--generator_every_epochs=1")
+                             "--generator_every_epochs=1", extra=["--metrics=fd,class_entropy"])
         self.assertEqual(result.stderr.count("Resumed from"), 2, result.stderr[-3000:])
         self.assertIn("[nonorm/seed_1] ", result.stderr)  # lines say which run
         generators = {seed: list(rundir.RunDir(os.path.join(out, "nonorm", f"seed_{seed}"))
                                  .generator_files()) for seed in (0, 1)}
         self.assertEqual(generators, {0: [4], 1: [2, 4]})  # seed 0 resumed at step 2
+        # --metrics reaches the trainer's evaluations: seed 1 has only those two.
+        self.assertEqual(set(rundir.RunDir(os.path.join(out, "nonorm", "seed_1")).read_metrics()),
+                         {"fd_tiny_classifier", "class_entropy_tiny_classifier", "num_samples"})
         for seed in (0, 1):
             run = rundir.RunDir(os.path.join(out, "spectral", f"seed_{seed}"))
             self.assertEqual(run.read_config()["seed"], seed)
