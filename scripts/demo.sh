@@ -3,7 +3,7 @@
 # where to look. Usage: bash scripts/run.sh demo [STEPS] (default 600 generator steps; the
 # first grid after 43 s on 2 cores of an AMD EPYC limited to AVX2 with TensorFlow 2.21; see
 # the README). A sample grid every 50 steps, progress and ETA every 25. Its score uses
-# a lighter protocol than the README's (5,000 generated against 10,000 real images), so it
+# a lighter protocol than docs/evaluation.md's (5,000 generated against 10,000 real images), so it
 # starts and ends sooner; its real statistics are cached for the next demo.
 # Data: $SNGAN_DATA_DIR (an image folder or .zip[/inner/dir]) if set; else the JPEG CIFAR-10
 # at ../shared/data/cifar10_jpg.zip if present; else TFDS cifar10 (needs network once).

@@ -16,7 +16,7 @@ launcher is passed on as SIGTERM to every worker: a preemption, after which they
 checkpoint together and exit. Rerunning the same command resumes from the last checkpoint.
 
 On several machines, start `python -m sngan_tf.train --strategy=multiworker ...` on each
-with the `TF_CONFIG` this script prints (README, "Several machines").
+with the `TF_CONFIG` this script prints (docs/distributed.md, "Several machines").
 """
 import json
 import os

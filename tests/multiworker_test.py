@@ -9,8 +9,8 @@ the same global batch, then a second 2-worker run is preempted (SIGTERM), resume
 Why float64: the two runs add the same numbers in a different order. In float32 Adam's
 first updates magnify that rounding noise in gradient components near zero (m/√v is about
 ±1 whatever the gradient's size), and after 5 steps 57 variables differ by more than 1e-5
-relative (up to 5e-3 in weights; measured with _PRECISION = "float32", see the README,
-"Several machines"). In float64 the same noise is ~1e-9 times smaller, so what remains to
+relative (up to 5e-3 in weights; measured with _PRECISION = "float32", see
+docs/distributed.md, "Several machines"). In float64 the same noise is ~1e-9 times smaller, so what remains to
 compare is the maths: which images each worker takes, the synchronised batch norm, u kept
 identical on both workers.
 """
