@@ -212,7 +212,9 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
                                  str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             scalars = images = None
-            deadline = time.time() + 60
+            # TensorBoard takes seconds to start on a quiet machine; on a loaded one it took
+            # over 60 s (the CI run beside two training jobs), hence the generous deadline.
+            deadline = time.time() + 240
             while time.time() < deadline and not (scalars and images):
                 try:
                     base = f"http://127.0.0.1:{port}/data/plugin"
@@ -223,6 +225,7 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
         finally:
             proc.terminate()
             proc.wait(10)
+        self.assertTrue(scalars and images, "TensorBoard did not answer within 240 s")
         self.assertIn("loss/d", scalars["."])
         self.assertIn("sigma/conv0", scalars["."])
         self.assertIn("samples", images["."])
