@@ -21,6 +21,7 @@ from absl import logging
 
 from sngan_tf import data as data_lib
 from sngan_tf import lipschitz as lipschitz_lib
+from sngan_tf import metric_keys
 from sngan_tf import models
 from sngan_tf import rundir as rundir_lib
 from sngan_tf.rundir import ConfigMismatchError
@@ -341,7 +342,8 @@ class Trainer:
     def evaluate(self, step):
         """Runs the evaluator on the current generator and records its results."""
         results = self.evaluator(self.gan)
-        self.rundir.write_eval_results(step, self.epoch(step), results)
+        self.rundir.write_eval_results(step, self.epoch(step), results,
+                                       aliases=metric_keys.tensorboard_aliases(results))
         return results
 
     def _preempted(self):

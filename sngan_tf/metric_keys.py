@@ -5,9 +5,12 @@ A result's key is also its metrics.csv name and its TensorBoard tag `eval/<key>`
 published names (fid, is, kid, class_entropy, precision, recall, density, coverage); on any other network
 they carry its name (fd_<name>, score_<name>, kd_<name>, precision_<name>, ...), so that
 values of two networks never share a row or a curve, even in a run evaluated with both.
+The trainer also writes the four manifold metrics of its one network under the bare tags
+`eval/precision`, `eval/recall`, `eval/density`, `eval/coverage` (`tensorboard_aliases`), the
+names dashboards look for; metrics.csv keeps only the network-named rows.
 No TensorFlow here: the binaries check `--metrics` before TensorFlow starts.
 """
-from typing import Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 FRECHET = "fd"  # Fréchet distance of pool features (FID on Inception)
 SCORE = "score"  # classifier score of logits (Inception score on Inception)
@@ -49,6 +52,24 @@ def parse(result_key: str) -> Optional[Tuple[str, Optional[str]]]:
         if result_key.startswith(metric + "_") and len(result_key) > len(metric) + 1:
             return metric, result_key[len(metric) + 1:]
     return None
+
+
+def tensorboard_aliases(result_keys: Iterable[str]) -> Dict[str, str]:
+    """{bare manifold-metric name: its network-named key} among `result_keys`.
+
+    E.g. {"precision": "precision_cifar10_classifier", ...}, spreads (`<key>_std`) left out;
+    a metric found on two networks gets no alias (its bare tag would mix them); Inception's
+    keys are bare already.
+    """
+    result_keys = list(result_keys)
+    found = {}
+    for result_key in result_keys:
+        if result_key.endswith("_std") and result_key[:-len("_std")] in result_keys:
+            continue  # the spread over K sets (sngan_tf.eval.mean_and_spread)
+        parsed = parse(result_key)
+        if parsed and parsed[0] in MANIFOLD and parsed[1] is not None:
+            found.setdefault(parsed[0], []).append(result_key)
+    return {metric: keys[0] for metric, keys in found.items() if len(keys) == 1}
 
 
 def check(metrics) -> Tuple[str, ...]:

@@ -222,14 +222,20 @@ class RunDir:
         with self.writer.as_default():
             tf.summary.text(tag, text, step=step)
 
-    def write_eval_results(self, step: int, epoch: float, results: Dict[str, float]):
+    def write_eval_results(self, step: int, epoch: float, results: Dict[str, float],
+                           aliases: Optional[Dict[str, str]] = None):
         """Records one evaluation: `eval/<metric>` scalars and rows of `metrics.csv`.
 
         The trainer and the evaluate binary both call it, so their files have one format.
+        `aliases` ({tag name: result key}) adds `eval/<tag name>` scalars only (the trainer's
+        bare manifold-metric tags, `sngan_tf.metric_keys.tensorboard_aliases`).
         """
         with self.writer.as_default(step=step):
             for k, v in results.items():
                 tf.summary.scalar(f"eval/{k}", v)
+            for alias, k in (aliases or {}).items():
+                tf.summary.scalar(f"eval/{alias}", results[k],
+                                  description=f"the values of eval/{k}")
         self.writer.flush()
         logging.info("eval at step %d (epoch %.2f): %s", step, epoch,
                      ", ".join(f"{k} {v:.4g}" for k, v in results.items()))

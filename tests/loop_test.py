@@ -22,7 +22,7 @@ def _images(n=16):
 
 def _evaluator(gan):
     del gan
-    return {"fd_x": 1.5}
+    return {"fd_x": 1.5, "precision_x": 0.75}
 
 
 class ActionsTest(tf.test.TestCase):
@@ -66,7 +66,7 @@ class ActionsTest(tf.test.TestCase):
         self.assertEqual(trainer.log(0, out), {k: v for k, v in out.items() if k != "finite"})
         path = trainer.write_samples(0)
         bounds = trainer.measure_lipschitz(0)
-        self.assertEqual(trainer.evaluate(0), {"fd_x": 1.5})
+        self.assertEqual(trainer.evaluate(0), {"fd_x": 1.5, "precision_x": 0.75})
         trainer.save()
         kept = trainer.keep_generator(0)
         trainer.write_spectra()
@@ -80,6 +80,10 @@ class ActionsTest(tf.test.TestCase):
         self.assertGreater(bounds["upper_bound"], 0)
         self.assertAllClose(scalars["lipschitz/upper_bound"][1], [bounds["upper_bound"]])
         self.assertAllClose(run.read_metrics()["fd_x"][2], [1.5])
+        # The bare tags the issue names, TensorBoard only; metrics.csv keeps the network's name.
+        self.assertAllClose(scalars["eval/precision"][1], [0.75])
+        self.assertAllClose(scalars["eval/precision_x"][1], [0.75])
+        self.assertNotIn("precision", run.read_metrics())
         self.assertEqual([os.path.basename(p) for p in run.checkpoints()], ["ckpt-0"])
         step, spectra = run.read_spectra()
         self.assertEqual(step, 0)

@@ -205,6 +205,16 @@ class MetricKeysTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "unknown metric 'fid'"):
             metric_keys.key("fid")
 
+    def test_tensorboard_aliases_are_bare_manifold_names_of_one_network(self):
+        keys = ["fd_net", "precision_net", "recall_net", "density_net", "coverage_net",
+                "class_entropy_net", "precision_net_std", "num_sets"]
+        self.assertEqual(metric_keys.tensorboard_aliases(keys),
+                         {"precision": "precision_net", "recall": "recall_net",
+                          "density": "density_net", "coverage": "coverage_net"})
+        # Inception's keys are bare already; two networks' recall would share one curve.
+        self.assertEqual(metric_keys.tensorboard_aliases(["precision", "recall_a", "recall_b"]),
+                         {})
+
     def test_check_orders_and_rejects(self):
         self.assertEqual(metric_keys.check(["recall", "fd"]), ("fd", "recall"))
         with self.assertRaisesRegex(ValueError, "unknown metrics fid, pr; choose from fd,"):
