@@ -6,7 +6,8 @@ r"""Scores the checkpoints of finished (or running) runs, as the trainer's evalu
       --metrics=fd,precision,recall,density,coverage
 
 Each run is rebuilt from its `config.json`; its generator is restored from the latest
-checkpoint (or each kept one) and scored with the evaluator the trainer uses, on the same
+checkpoint (or each kept one, or with --generators each generator the trainer kept under
+`<run>/generators/`, e.g. every 10 epochs of the study) and scored with the evaluator the trainer uses, on the same
 latent codes, with the metrics --metrics names (default all: the Fréchet distance, the
 classifier score, the kernel distance, precision, recall, density and coverage). Results go
 where the trainer puts them: `eval/<metric>` TensorBoard scalars in the run's logdir and
@@ -36,6 +37,9 @@ def define_flags():
     flags.DEFINE_list("logdir", None, "Run directories to evaluate, comma-separated.")
     flags.DEFINE_boolean("all_checkpoints", False, "Evaluate every kept checkpoint, not only "
                          "the latest.")
+    flags.DEFINE_boolean("generators", False, "Evaluate the generator weights the trainer "
+                         "kept (--generator_every_epochs: <run>/generators/step_N.weights.h5) "
+                         "instead of checkpoints, oldest first.")
     eval_flags.define_data_flags()
     eval_flags.define_eval_flags()
     eval_flags.define_metrics_flag()
@@ -47,8 +51,8 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
                   dataset: str = "cifar10", data_dir: Optional[str] = None,
                   tfds_data_dir: Optional[str] = None, cache_dir: str,
                   num_samples: int = 10000, num_real_samples: int = 50000,
-                  all_checkpoints: bool = False, num_sets: int = 1,
-                  metrics: Optional[Sequence[str]] = None
+                  all_checkpoints: bool = False, generators: bool = False,
+                  num_sets: int = 1, metrics: Optional[Sequence[str]] = None
                   ) -> Dict[str, List[Tuple[int, dict]]]:
     """Evaluates checkpoints of runs; appends the results to each run's records.
 
@@ -61,6 +65,7 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       num_samples: generated images per evaluation.
       num_real_samples: real images behind the reference statistics.
       all_checkpoints: every checkpoint the run keeps, oldest first, else the latest.
+      generators: the kept generator weights (`generators/`) instead of checkpoints.
       num_sets: independent generated sets per evaluation (mean and `_std` when > 1).
       metrics: names from `sngan_tf.metric_keys.ALL`; None means all.
 
@@ -68,14 +73,14 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
       {logdir: [(step, {metric: value}), ...]}.
 
     Raises:
-      sngan_tf.rundir.RunNotFoundError: a logdir without config or checkpoint (checked
-        for every run before any work).
+      sngan_tf.rundir.RunNotFoundError: a logdir without config or checkpoint (or kept
+        generator, with `generators`), checked for every run before any work.
       sngan_tf.feature_networks.FeatureNetworkUnavailable: the network cannot be loaded.
       sngan_tf.data.DataError: the training images cannot be loaded.
     """
     from sngan_tf import feature_networks, metric_keys  # pylint: disable=g-import-not-at-top
     metrics = metric_keys.check(metric_keys.ALL if metrics is None else metrics)
-    runs = _open_runs(logdirs, all_checkpoints)
+    runs = _open_runs(logdirs, all_checkpoints, generators)
     net = feature_networks.load_feature_network(eval_network, inception_path, classifier_path)
     reference = _reference_statistics(net, dataset=dataset, data_dir=data_dir,
                                       tfds_data_dir=tfds_data_dir, cache_dir=cache_dir,
@@ -87,14 +92,24 @@ def evaluate_runs(logdirs: Sequence[str], *, eval_network: str,
     return results
 
 
-def _open_runs(logdirs, all_checkpoints):
-    """Each run once, as (RunDir, TrainConfig, checkpoint paths); fails before any work."""
+def _open_runs(logdirs, all_checkpoints, generators):
+    """Each run once, as (RunDir, TrainConfig, checkpoint or generator paths); fails
+    before any work."""
     from sngan_tf import rundir, training  # pylint: disable=g-import-not-at-top
     runs = []
     for logdir in dict.fromkeys(logdirs):  # each run once
         run_dir = rundir.RunDir(logdir)
-        runs.append((run_dir, training.TrainConfig.from_dict(run_dir.read_config()),
-                     run_dir.checkpoints(all_checkpoints)))
+        config = training.TrainConfig.from_dict(run_dir.read_config())
+        if generators:
+            paths = list(run_dir.generator_files().values())
+            if not paths:
+                raise rundir.RunNotFoundError(
+                    f"--generators: --logdir={logdir} keeps no generator in "
+                    f"{run_dir.path(rundir.GENERATORS_DIR)} (the trainer keeps them with "
+                    "--generator_every_epochs)")
+        else:
+            paths = run_dir.checkpoints(all_checkpoints)
+        runs.append((run_dir, config, paths))
     return runs
 
 
@@ -142,6 +157,9 @@ def main(argv):
     cli.check_args(argv, FLAGS.logdir)
     if FLAGS.eval_network == "none":
         cli.fail("--eval_network=inception or --eval_network=classifier is required")
+    if FLAGS.generators and FLAGS.all_checkpoints:
+        cli.fail("--generators and --all_checkpoints: choose one (kept generators or "
+                 "checkpoints)")
     from sngan_tf import tfstart  # pylint: disable=g-import-not-at-top
     tfstart.start()
     from sngan_tf import data, feature_networks, rundir  # pylint: disable=g-import-not-at-top
@@ -151,7 +169,8 @@ def main(argv):
             inception_path=FLAGS.inception_path, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
             tfds_data_dir=FLAGS.tfds_data_dir, cache_dir=FLAGS.cache_dir,
             num_samples=FLAGS.eval_num_samples, num_real_samples=FLAGS.eval_real_samples,
-            all_checkpoints=FLAGS.all_checkpoints, num_sets=FLAGS.eval_num_sets,
+            all_checkpoints=FLAGS.all_checkpoints, generators=FLAGS.generators,
+            num_sets=FLAGS.eval_num_sets,
             metrics=FLAGS.metrics)
     except (rundir.RunNotFoundError, feature_networks.FeatureNetworkUnavailable,
             data.DataError) as e:

@@ -203,14 +203,22 @@ class RunDir:
 
     @staticmethod
     def restore_generator(generator: "keras.Model", step: tf.Variable, path: str) -> int:
-        """Loads the generator and step of checkpoint `path`; returns the step.
+        """Loads the generator and step of checkpoint `path`, or of a kept
+        `generators/step_<N>.weights.h5` (`write_generator`); returns the step.
 
         The discriminator and optimizers are left alone (`expect_partial`), but every
         generator variable must be in the checkpoint.
 
         Raises:
-          RunNotFoundError: `path` is not a checkpoint.
+          RunNotFoundError: `path` is not a checkpoint or kept generator.
         """
+        match = re.fullmatch(r"step_(\d+)\.weights\.h5", os.path.basename(path))
+        if match:
+            if not tf.io.gfile.exists(path):
+                raise RunNotFoundError(f"{path}: no such generator file")
+            generator.load_weights(path)
+            step.assign(int(match.group(1)))
+            return int(match.group(1))
         if not tf.io.gfile.exists(path + ".index"):
             raise RunNotFoundError(f"{path} is not a checkpoint (no {path}.index)")
         status = tf.train.Checkpoint(generator=generator, step=step).restore(path)

@@ -51,7 +51,8 @@ class ProgramsTest(tf.test.TestCase):
         cls.logdir = os.path.join(cls.root, "run")
         cls.config = training.TrainConfig(
             model=models.ModelConfig(arch="dcgan", norm="spectral"), batch_size=4,
-            train_steps=2, log_every=1, sample_every=1, checkpoint_every=1, num_grid_samples=4)
+            train_steps=2, log_every=1, sample_every=1, checkpoint_every=1, num_grid_samples=4,
+            generator_every=1)
         images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
         cls.images = images
         cls.trainer = loop.Trainer(cls.config, cls.logdir, images)
@@ -188,6 +189,20 @@ class ProgramsTest(tf.test.TestCase):
         self.assertAllClose([float(r["value"]) for r in rows], [fd[1], fd[2]], rtol=1e-5)
         self.assertAllClose(read_scalars(logdir, f"eval/{_METRIC}"), fd, rtol=1e-6)
         self.assertAllClose(read_scalars(second, f"eval/{_METRIC}"), {1: fd[1]}, rtol=1e-6)
+
+    def test_evaluate_kept_generators_scores_as_their_checkpoints(self):
+        copy = self._out("generators_run")  # its own metrics.csv
+        shutil.copytree(self.logdir, copy)
+        shutil.rmtree(os.path.join(copy, "checkpoints"))  # the generators alone suffice
+        kept = self._evaluate([copy], generators=True, metrics=["fd", "precision"])[copy]
+        self.assertEqual([step for step, _ in kept], [1, 2])
+        ckpt1_run = self._second_run()  # ckpt-1 only
+        from_checkpoint = self._evaluate([ckpt1_run], metrics=["fd", "precision"])[ckpt1_run]
+        self.assertAllClose(kept[0][1], from_checkpoint[0][1], rtol=1e-5)
+        self.assertNotAlmostEqual(kept[0][1][_METRIC], kept[1][1][_METRIC])
+        self.assertEqual(list(rundir.RunDir(copy).read_metrics()[_METRIC][0]), [1, 2])
+        with self.assertRaisesRegex(rundir.RunNotFoundError, "--generators: .*keeps no"):
+            self._evaluate([ckpt1_run], generators=True)
 
     def test_evaluate_errors_come_before_any_loading(self):
         no_checkpoint = self._out("no_checkpoint")
