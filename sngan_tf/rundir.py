@@ -8,6 +8,7 @@ A run directory (`--logdir`) holds
   metrics.csv              `step,epoch,metric,value`, one row per metric and evaluation
   samples/step_<N>.png     sample grids from the fixed codes
   spectra.npz              singular values of D's kernels at the end of training
+  train.log                the training processes' output (runs of `sngan_tf.study run`)
 
 This module is the format's only writer and only reader (STYLE.md item 14): the trainer,
 the evaluate and sample binaries and the study (`sngan_tf.study`) reach these files only
@@ -40,6 +41,9 @@ METRICS_FILE = "metrics.csv"
 SAMPLES_DIR = "samples"
 GENERATORS_DIR = "generators"  # the generator's weights at chosen steps (Trainer)
 SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end (Trainer)
+TRAIN_LOG = "train.log"  # the training processes' output, across resumes (study runner)
+# How sngan_tf.train reports a sngan_tf.loop.NonFiniteError (cli.fail: "error: <message>").
+_NONFINITE_LINE = "error: Non-finite"
 SAMPLES_TAG = "samples"  # the TensorBoard image tag of the sample grids
 _EVENTS_GLOB = "events.out.tfevents.*"
 _TRAINING_TAG = "loss/d"  # logged by every training process, at its log steps
@@ -377,6 +381,15 @@ class RunDir:
             step = max(events.samples)
             return step, events.samples[step]
         return None
+
+    def read_nonfinite_stops(self) -> List[str]:
+        """Lines of `train.log` where training stopped on a non-finite loss, logit or weight
+        (`sngan_tf.loop.NonFiniteError`, which logs nothing to TensorBoard); [] without a log."""
+        path = self.path(TRAIN_LOG)
+        if not tf.io.gfile.exists(path):
+            return []
+        with tf.io.gfile.GFile(path) as f:
+            return [line.strip() for line in f if line.startswith(_NONFINITE_LINE)]
 
     def read_spectra(self) -> Tuple[Optional[int], Dict[str, np.ndarray]]:
         """`spectra.npz`: (step or None, {layer: singular values sorted descending}); (None, {})

@@ -462,6 +462,73 @@ class ManifoldStudyTest(_PlottedStudy):
         self.assertNotIn("0.01", self.results)  # Inception's precision: another network
 
 
+# The original study's three configurations, seed 0: FD at epochs 2 and 4, class entropy,
+# and D's batch-mean logits at steps 0, 100, 200 (nonorm's last real logit: nan).
+_STABILITY = {
+    "spectral": {"fd": (60.0, 48.0), "entropy": (1.5, 2.0), "real": (0.5, -3.0, 1.0),
+                 "fake": (-0.5, -1.0, 2.5)},
+    "batchnorm": {"fd": (50.0, 45.0), "entropy": (2.1, 2.2), "real": (1.0, 4.0, 2.0),
+                  "fake": (-1.0, -6.0, -2.0)},
+    "nonorm": {"fd": (70.0, 80.0), "entropy": (0.4, 0.9), "real": (2.0, 12.0, float("nan")),
+               "fake": (-2.0, -30.0, -1.0)},
+}
+
+
+def _build_stability_study(study):
+    """spectral, batchnorm and nonorm, seed 0, to epoch 4; batchnorm stopped on a NaN."""
+    for config, values in _STABILITY.items():
+        logdir = os.path.join(study, config, "seed_0")
+        os.makedirs(logdir)
+        with open(os.path.join(logdir, "config.json"), "w") as f:
+            json.dump({"model": {"norm": config}, "seed": 0}, f)
+        with open(os.path.join(logdir, "metrics.csv"), "w") as f:
+            f.write("step,epoch,metric,value\n")
+            for i, epoch in enumerate((2, 4)):
+                f.write(f"{100 * epoch},{epoch:.4f},{_FD},{values['fd'][i]}\n")
+                f.write(f"{100 * epoch},{epoch:.4f},class_entropy_cifar10_classifier,"
+                        f"{values['entropy'][i]}\n")
+        writer = tf.summary.create_file_writer(logdir)
+        with writer.as_default():
+            for i, step in enumerate((0, 100, 200)):
+                tf.summary.scalar("loss/d", 1.0, step=step)
+                tf.summary.scalar("d_out/real", values["real"][i], step=step)
+                tf.summary.scalar("d_out/fake", values["fake"][i], step=step)
+        writer.close()
+    with open(os.path.join(study, "batchnorm", "seed_0", "train.log"), "w") as f:
+        f.write("I1206 step 200/400 ...\nerror: Non-finite loss/d at step 201; stopped "
+                "without saving. Last good checkpoint: ckpt-200.\n")
+
+
+class StabilityStudyTest(_PlottedStudy):
+    build = staticmethod(_build_stability_study)
+
+    def test_beside_the_original_with_rankings(self):
+        self.assertIn("## Beside the original study", self.results)
+        self.assertIn("ours batchnorm < spectral < nonorm; the original's batchnorm < spectral "
+                      "< nonorm: the same. Ours stand at epoch 4 of 70", self.results)
+        self.assertIn("(ours: `fd_cifar10_classifier`, FD (cifar10_classifier features) — not "
+                      "an Inception FID); the rankings can.", self.results)
+        self.assertIn("| spectral | 4 | 48.00 | 48.00 (epoch 4) | 128.90 |", self.results)
+        self.assertIn("| nonorm | 4 | 80.00 | 70.00 (epoch 2) | 187.80 |", self.results)
+
+    def test_ranking_that_differs_is_said(self):
+        groups, _ = runs.find_runs(self.study)
+        groups[0].runs[0].metrics[_FD][2][-1] = 90.0  # spectral now last
+        text = report.results_markdown(groups, _FD, {})
+        self.assertIn("ours batchnorm < nonorm < spectral; the original's batchnorm < "
+                      "spectral < nonorm: different.", text)
+
+    def test_largest_logits_first_nonfinite_and_lowest_entropy(self):
+        self.assertIn("## Stability over training", self.results)
+        self.assertIn("| spectral | 0 | 400 | 3.00 (100) | 2.50 (200) | none | 1.50 (epoch 2) "
+                      "| 2.00 |", self.results)
+        self.assertIn("| batchnorm | 0 | 400 | 4.00 (100) | 6.00 (100) | stopped: Non-finite "
+                      "loss/d at step 201; stopped without saving. Last good checkpoint: "
+                      "ckpt-200. | 2.10 (epoch 2) | 2.20 |", self.results)
+        self.assertIn("| nonorm | 0 | 400 | 12.00 (100) | 30.00 (100) | d_out/real at step 200 "
+                      "| 0.4 (epoch 2) | 0.9 |", self.results)
+
+
 class StatisticsTest(tf.test.TestCase):
 
     def test_mean_band_against_numpy(self):

@@ -12,10 +12,7 @@ import math
 import numpy as np
 from scipy import stats as scipy_stats
 
-from sngan_tf import metric_keys
 from sngan_tf.study import runs as runs_lib
-
-_LOGIT_TAGS = ("d_out/real", "d_out/fake")  # batch means of D's logits, every log step
 
 
 def _final_metric(run, name):
@@ -24,20 +21,14 @@ def _final_metric(run, name):
     return float(run.metrics[name][2][-1])
 
 
-def _class_entropy_key(metric):
-    parsed = metric_keys.parse(metric)
-    network = parsed[1] if parsed else None
-    return metric_keys.key(metric_keys.CLASS_ENTROPY, network)
-
-
 def seed_rows(group, metric):
     """Per seed: (seed, step, metric, class entropy, final mean logits real/fake, largest
     |mean logit| over the run)."""
-    entropy = _class_entropy_key(metric)
+    entropy = runs_lib.class_entropy_key(metric)
     rows = []
     for run in sorted(group.runs, key=lambda r: r.seed):
-        finals = [run.final(t) for t in _LOGIT_TAGS]
-        logits = [abs(v) for t in _LOGIT_TAGS if t in run.scalars for v in run.scalars[t][1]]
+        finals = [run.final(t) for t in runs_lib.LOGIT_TAGS]
+        logits = [abs(v) for t in runs_lib.LOGIT_TAGS if t in run.scalars for v in run.scalars[t][1]]
         rows.append((run.seed, run.steps_trained, _final_metric(run, metric),
                      _final_metric(run, entropy), *(f[1] if f else math.nan for f in finals),
                      max(logits) if logits else math.nan))

@@ -23,6 +23,12 @@ from sngan_tf.study.runs import (LAYER_PREFIX, LOWER_BOUND_TAGS, SIGMA_PREFIX,
 
 _DASH = "—"
 
+# The study this project reproduces (a PyTorch DCGAN on CIFAR-10, non-saturating loss, Adam
+# lr_G 1e-4, lr_D 4e-4, betas (0.5, 0.999)): Inception FID after 70 epochs, by configuration
+# (the flag file each corresponds to). Its no-normalisation loss overflowed.
+ORIGINAL_FID_70_EPOCHS = {"batchnorm": 115.8, "spectral": 128.9, "nonorm": 187.8}
+ORIGINAL_EPOCHS = 70
+
 
 def format_value(value):
     """Two decimals for distances and scores; three significant digits below 1 (KID), four
@@ -172,7 +178,9 @@ def results_markdown(groups, metric, figures, notes=()):
     Every number of a configuration is the mean ± standard deviation (ddof 1) over its seeds.
     """
     lines = _metric_section(groups, metric)
+    lines += _original_section(groups, metric)
     lines += _manifold_section(groups, metric)
+    lines += _stability_section(groups, metric)
     lines += _lipschitz_section([g for g in groups if g.has_lipschitz])
     lines += _layer_section([g for g in groups if g.tags(LAYER_PREFIX)])
     lines += _spectral_section([g for g in groups if g.tags(SIGMA_PREFIX)])
@@ -230,6 +238,110 @@ def _metric_section(groups, metric):
                                      f"K={_num_sets(g)})" for g in groups],
                         _per_epoch_rows(groups, metric))
     return lines
+
+
+def _ranking(labels_values, higher):
+    """`a < b < c`: labels from best to worst ('<' reads 'better than')."""
+    ordered = sorted(labels_values, key=lambda lv: (not math.isfinite(lv[1]),
+                                                    -lv[1] if higher else lv[1]))
+    return " < ".join(label for label, _ in ordered)
+
+
+def _original_section(groups, metric):
+    """Ours beside the original study's 70-epoch values, and whether the rankings match."""
+    mine = [g for g in groups if g.label in ORIGINAL_FID_70_EPOCHS]
+    if metric is None or len(mine) < 2 or not all(
+            metric in r.metrics for g in mine for r in g.runs):
+        return []
+    higher = higher_is_better(metric)
+    rows, finals, last_epochs = [], [], []
+    for group in mine:
+        final_values, epochs = [], []
+        for run in group.runs:
+            _, run_epochs, values = run.metrics[metric]
+            final_values.append(stats.summarize_metric(run_epochs, values, higher)[0])
+            epochs.append(run_epochs[-1])
+        final = stats.mean_std(final_values)[0]
+        finals.append((group.label, final))
+        last_epochs += epochs
+        best_epoch = _best_epoch(group, metric)
+        best = [_value_at(r, metric, best_epoch) for r in group.runs]
+        rows.append([group.label, _span(epochs, _format_epoch), format_values(final_values),
+                     f"{format_values(best)} (epoch {_format_epoch(best_epoch)})",
+                     format_value(ORIGINAL_FID_70_EPOCHS[group.label])])
+    ours = _ranking(finals, higher)
+    original = _ranking([(g.label, ORIGINAL_FID_70_EPOCHS[g.label]) for g in mine], False)
+    reached = min(last_epochs)
+    text = (f"The original study's Inception FID after {ORIGINAL_EPOCHS} epochs beside ours. "
+            f"The values cannot be compared (ours: `{metric}`, {describe_metric(metric)}); "
+            "the rankings can. Ranking by final value (best first): ours "
+            f"{ours}; the original's {original}: "
+            + ("the same." if ours == original else "different."))
+    if reached < ORIGINAL_EPOCHS:
+        text += (f" Ours stand at epoch {_format_epoch(reached)} of {ORIGINAL_EPOCHS}: the "
+                 "ranking can still change.")
+    return _heading("Beside the original study", text) + _table(
+        ["configuration", "epoch", f"final {metric}", f"best {metric} (epoch, mean curve)",
+         f"original: Inception FID at epoch {ORIGINAL_EPOCHS}"], rows)
+
+
+def _largest_abs(run, tag):
+    """(largest |value| of a scalar over the run, its step), or None."""
+    if tag not in run.scalars or not len(run.scalars[tag][1]):
+        return None
+    steps, values = run.scalars[tag]
+    finite = np.where(np.isfinite(values), np.abs(values), -1.0)
+    i = int(np.argmax(finite))
+    return float(np.abs(values[i])), int(steps[i])
+
+
+def _first_nonfinite(run):
+    """A description of the first non-finite logged loss or logit, or of a stop on one; None
+    when there was none."""
+    firsts = []
+    for tag, (steps, values) in run.scalars.items():
+        if tag.startswith(("loss/",) + runs_lib.LOGIT_TAGS) and not np.all(np.isfinite(values)):
+            firsts.append((int(steps[np.flatnonzero(~np.isfinite(values))[0]]), tag))
+    if firsts:
+        step, tag = min(firsts)
+        return f"{tag} at step {step}"
+    if run.nonfinite_stops:
+        return "stopped: " + run.nonfinite_stops[0][len("error: "):]
+    return None
+
+
+def _stability_section(groups, metric):
+    """Per run: D's largest logits, any non-finite value, the class entropy's lowest point."""
+    if not any(t in r.scalars for g in groups for r in g.runs for t in runs_lib.LOGIT_TAGS):
+        return []
+    entropy = runs_lib.class_entropy_key(metric)
+    lines = _heading(
+        "Stability over training",
+        "Per run, over every logged step: the largest |batch mean of D's logits| on real and "
+        "on generated images (and its step); the first non-finite loss or logit (a non-finite "
+        "value stops training without saving, `train.log` says where; none: every logged value "
+        f"was finite); the class entropy of the samples (`{entropy}`, nats; ln 10 = 2.30 when a "
+        "CIFAR-10 generator draws every class equally, near 0 when it collapses to one): its "
+        "lowest value over the evaluations and its last.")
+    rows = []
+    for group in groups:
+        for run in group.runs:
+            cells = [group.label, str(run.seed), str(run.steps_trained or _DASH)]
+            for tag in runs_lib.LOGIT_TAGS:
+                top = _largest_abs(run, tag)
+                cells.append(_DASH if top is None else f"{format_value(top[0])} ({top[1]})")
+            cells.append(_first_nonfinite(run) or "none")
+            if entropy in run.metrics and len(run.metrics[entropy][2]):
+                _, epochs, values = run.metrics[entropy]
+                i = int(np.nanargmin(values))
+                cells += [f"{format_value(values[i])} (epoch {_format_epoch(epochs[i])})",
+                          format_value(values[-1])]
+            else:
+                cells += [_DASH, _DASH]
+            rows.append(cells)
+    return lines + _table(["configuration", "seed", "steps", "largest abs. mean D(x) (step)",
+                           "largest abs. mean D(G(z)) (step)", "first non-finite",
+                           "lowest class entropy (epoch)", "last class entropy"], rows)
 
 
 def manifold_keys(metric):

@@ -130,6 +130,7 @@ class _Run:
     def __init__(self, name: str, cmd: Sequence[str], logdir: str, env):
         self.name = name
         os.makedirs(logdir, exist_ok=True)
+        # rundir.TRAIN_LOG (not imported: this process never loads TensorFlow).
         self.log = open(os.path.join(logdir, "train.log"), "a")  # one log across resumes
         # Training runs from the repository root, where the flag files' nested paths resolve.
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,

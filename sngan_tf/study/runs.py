@@ -24,13 +24,14 @@ UPPER_BOUND_TAG = "lipschitz/upper_bound"
 LOWER_BOUND_TAGS = (("lipschitz/grad_norm_real", "real x"),
                     ("lipschitz/grad_norm_fake", "fake G(z)"),
                     ("lipschitz/grad_norm_interp", "interpolates"))
+LOGIT_TAGS = ("d_out/real", "d_out/fake")  # batch means of D's logits, every log step
 
 
 class Run:
     """One training logdir: its label, seed, config, scalars, metrics, spectra and samples."""
 
     def __init__(self, logdir, label, config, scalars, metrics, sample_png, sample_step,
-                 seed=0, spectra=None, spectra_step=None, spans=()):
+                 seed=0, spectra=None, spectra_step=None, spans=(), nonfinite_stops=()):
         self.logdir = logdir
         self.label = label  # the configuration: runs with one label are seeds of it
         self.config = config
@@ -42,6 +43,7 @@ class Run:
         self.spectra = spectra or {}  # layer -> singular values, descending.
         self.spectra_step = spectra_step
         self.spans = spans  # (first, last) logged step of each process, in start order
+        self.nonfinite_stops = list(nonfinite_stops)  # train.log lines of non-finite stops
 
     @property
     def steps_trained(self):
@@ -100,7 +102,8 @@ def read_run(logdir, label=None):
     spectra_step, spectra = run_dir.read_spectra()
     return Run(logdir, label, config, events.scalars, run_dir.read_metrics(), sample_png,
                sample_step, seed=_run_seed(config, logdir), spectra=spectra,
-               spectra_step=spectra_step, spans=events.spans)
+               spectra_step=spectra_step, spans=events.spans,
+               nonfinite_stops=run_dir.read_nonfinite_stops())
 
 
 class Group:
@@ -207,6 +210,13 @@ def choose_metric(runs, metric=None):
     if "fid" in names:
         return "fid"
     return next((n for n in names if n.startswith("fd_")), None)
+
+
+def class_entropy_key(metric):
+    """The metrics.csv key of the class entropy on the network of `metric` (e.g. fd_net ->
+    class_entropy_net)."""
+    parsed = metric_keys.parse(metric) if metric else None
+    return metric_keys.key(metric_keys.CLASS_ENTROPY, parsed[1] if parsed else None)
 
 
 def higher_is_better(metric):
