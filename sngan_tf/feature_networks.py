@@ -25,6 +25,7 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
+from sngan_tf import metric_keys
 from sngan_tf.tfgan_compat import tfgan
 
 INCEPTION_HANDLE = tfgan.eval.INCEPTION_TFHUB
@@ -70,7 +71,7 @@ class FeatureNetwork:
         self._fn = _module_callable(module)
         self.name = name
         self.is_inception = is_inception
-        self.metric_name = "fid" if is_inception else f"fd_{name}"
+        self.metric_name = metric_keys.key(metric_keys.FRECHET, None if is_inception else name)
         self.input_size = int(input_size)
         self.fingerprint = fingerprint
         self.num_calls = 0
