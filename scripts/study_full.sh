@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The 70-epoch study (issue 23), advanced one piece at a time:
+#
+#   bash scripts/study_full.sh EPOCHS [STUDY_DIR]    # seed 0 of spectral, batchnorm and nonorm
+#                                                    # to epoch EPOCHS (resuming), then publish
+#   bash scripts/study_full.sh publish [STUDY_DIR]   # only publish what exists
+#
+# STUDY_DIR defaults to ../study_full, outside the repository (checkpoints are never committed).
+# The three runs train side by side (one CPU thread each), niced, evaluating every 2 epochs
+# with K = 3 generated sets of 10,000 images (classifier features, against the 50,000
+# training images), checkpointing every 0.25 epoch and keeping G every 10 epochs.
+# Publishing copies each run's metrics.csv to docs/study_full/<config>_seed0_metrics.csv and
+# redraws the figures and results.md there. Run it in the background, e.g.
+#   nohup bash scripts/study_full.sh 20 > ../study_full.log 2>&1 &
+# A stopped piece (SIGTERM, a session's end) loses at most 0.25 epoch per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:?usage: bash scripts/study_full.sh EPOCHS|publish [STUDY_DIR]}
+dir=${2:-$PWD/../study_full}
+data=${DATA_DIR:-$PWD/../shared/data/cifar10_jpg.zip/cifar10/train}
+python=.venv/bin/python
+if [ "$what" != publish ]; then
+  nice -n 10 $python -m sngan_tf.study run --output_dir="$dir" --epochs="$what" \
+    --configs=spectral,batchnorm,nonorm --seeds=0 --eval_every_epochs=2 --eval_num_sets=3 \
+    --dataset=image_folder --data_dir="$data"
+fi
+for config in spectral batchnorm nonorm; do
+  if [ -f "$dir/$config/seed_0/metrics.csv" ]; then
+    cp "$dir/$config/seed_0/metrics.csv" "docs/study_full/${config}_seed0_metrics.csv"
+  fi
+done
+$python -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full
+echo "published into docs/study_full/ (commit it; the runs stay in $dir)"
