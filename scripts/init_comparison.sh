@@ -9,7 +9,9 @@
 # runs of a seed side by side with one CPU thread each; each run evaluates at its last step
 # (10,000 generated images, the offline classifier's features, against the training set);
 # then compares the two seed by seed with exact rank tests into OUTPUT_DIR/CONFIG_compare.md.
-# Finished runs are skipped (train resumes and stops at once), so it can be restarted.
+# Runs checkpoint every 0.25 epoch (a checkpoint does not change training: resumes are
+# bitwise identical, tests/reliability_test.py); finished runs are skipped (train resumes
+# and stops at once), so a stopped comparison continues where it was.
 # Needs the venv (bash scripts/run.sh setup) and the shared CIFAR-10 zip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,8 @@ for seed in $seeds; do
     mkdir -p "$logdir"
     TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 \
       $python -m sngan_tf.train --flagfile="flags/$config.cfg" --init="$init" --seed="$seed" \
-        --train_steps="$steps" --dataset=image_folder --data_dir="$data" \
+        --train_steps="$steps" --checkpoint_every_epochs=0.25 \
+        --dataset=image_folder --data_dir="$data" \
         --eval_network=classifier --classifier_path="$PWD/classifiers/cifar10_classifier" \
         --logdir="$logdir" >> "$logdir/train.log" 2>&1 &
   done
