@@ -13,21 +13,27 @@
 # redraws the figures and results.md there. Run it in the background, e.g.
 #   nohup bash scripts/study_full.sh 20 > ../study_full.log 2>&1 &
 # A stopped piece (SIGTERM, a session's end) loses at most 0.25 epoch per run.
+# A piece runs the committed code (HEAD) from its own worktree, STUDY_DIR_code
+# (scripts/snapshot.sh says why), so the checkout can be edited while it runs.
 set -euo pipefail
+dir=$(realpath -m "${2:-$(dirname "$0")/../../study_full}")  # relative to the caller's folder
 cd "$(dirname "$0")/.."
+repo=$PWD
+source scripts/snapshot.sh
 what=${1:?usage: bash scripts/study_full.sh EPOCHS|publish [STUDY_DIR]}
-dir=${2:-$PWD/../study_full}
-data=${DATA_DIR:-$PWD/../shared/data/cifar10_jpg.zip/cifar10/train}
-python=.venv/bin/python
+data=${DATA_DIR:-$repo/../shared/data/cifar10_jpg.zip/cifar10/train}
+python=$repo/.venv/bin/python
 if [ "$what" != publish ]; then
-  nice -n 10 $python -m sngan_tf.study run --output_dir="$dir" --epochs="$what" \
-    --configs=spectral,batchnorm,nonorm --seeds=0 --eval_every_epochs=2 --eval_num_sets=3 \
-    --dataset=image_folder --data_dir="$data"
+  code="${dir}_code"
+  snapshot_code "$code"
+  (cd "$code" && nice -n 10 "$python" -m sngan_tf.study run --output_dir="$dir" \
+    --epochs="$what" --configs=spectral,batchnorm,nonorm --seeds=0 --eval_every_epochs=2 \
+    --eval_num_sets=3 --dataset=image_folder --data_dir="$data")
 fi
 for config in spectral batchnorm nonorm; do
   if [ -f "$dir/$config/seed_0/metrics.csv" ]; then
     cp "$dir/$config/seed_0/metrics.csv" "docs/study_full/${config}_seed0_metrics.csv"
   fi
 done
-$python -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full
+"$python" -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full
 echo "published into docs/study_full/ (commit it; the runs stay in $dir)"
