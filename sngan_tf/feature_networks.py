@@ -76,10 +76,13 @@ class FeatureNetwork:
         self.fingerprint = fingerprint
         self.num_calls = 0
         self.num_images = 0
-        # One trace for every batch size and input resolution.
+        # One trace for every batch size and input resolution. No autograph (no Python
+        # control flow here): it reads the source from disk at the first call, often an
+        # hour into a run, by when the file may have been edited.
         self._forward = tf.function(
             self._forward_impl,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            autograph=False)
 
     def _forward_impl(self, images):
         # TF-GAN's Inception usage (examples/cifar/util.py): bilinear resize of [-1, 1]

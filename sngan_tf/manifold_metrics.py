@@ -75,7 +75,9 @@ def _distances(a, b):
                               0.0))
 
 
-@tf.function(input_signature=[_MATRIX, _MATRIX, tf.TensorSpec([], tf.int32)])
+# No autograph in either (no Python control flow): it would read this file at the first
+# evaluation of a run, maybe after an edit (sngan_tf.feature_networks says more).
+@tf.function(input_signature=[_MATRIX, _MATRIX, tf.TensorSpec([], tf.int32)], autograph=False)
 def _nearest_distances(block, features, k):
     """[B, k + 1] ascending: each block row's distances to its k + 1 nearest features.
 
@@ -85,7 +87,7 @@ def _nearest_distances(block, features, k):
     return -tf.math.top_k(-_distances(block, features), k=k + 1).values
 
 
-@tf.function(input_signature=[_MATRIX, _MATRIX, _VECTOR, _VECTOR, _VECTOR])
+@tf.function(input_signature=[_MATRIX, _MATRIX, _VECTOR, _VECTOR, _VECTOR], autograph=False)
 def _block_counts(real_block, fake, pr_radii, dc_radii, fake_radii):
     """One block of real rows against every generated feature.
 
