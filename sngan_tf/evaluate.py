@@ -7,8 +7,8 @@ r"""Scores the checkpoints of finished (or running) runs, as the trainer's evalu
 
 Each run is rebuilt from its `config.json`; its generator is restored from the latest
 checkpoint (or each kept one, or with --generators each generator the trainer kept under
-`<run>/generators/`, e.g. every 10 epochs of the study) and scored with the evaluator the trainer uses, on the same
-latent codes, with the metrics --metrics names (default all: the Fréchet distance, the
+`<run>/generators/`, e.g. every 10 epochs of the study) and scored with the evaluator the
+trainer uses, on the same latent codes, with the metrics --metrics names (default all: the Fréchet distance, the
 classifier score, the kernel distance, precision, recall, density and coverage). Results go
 where the trainer puts them: `eval/<metric>` TensorBoard scalars in the run's logdir and
 rows of its `metrics.csv`. The feature network is loaded once and the real statistics are

@@ -48,6 +48,7 @@ SAMPLES_TAG = "samples"  # the TensorBoard image tag of the sample grids
 _EVENTS_GLOB = "events.out.tfevents.*"
 _TRAINING_TAG = "loss/d"  # logged by every training process, at its log steps
 _SAMPLE_RE = re.compile(r"step_(\d+)\.png$")
+_GENERATOR_RE = re.compile(r"step_(\d+)\.weights\.h5")  # a kept generator's file name
 
 
 class ConfigMismatchError(ValueError):
@@ -216,7 +217,7 @@ class RunDir:
         Raises:
           RunNotFoundError: `path` is not a checkpoint or kept generator.
         """
-        match = re.fullmatch(r"step_(\d+)\.weights\.h5", os.path.basename(path))
+        match = _GENERATOR_RE.fullmatch(os.path.basename(path))
         if match:
             if not tf.io.gfile.exists(path):
                 raise RunNotFoundError(f"{path}: no such generator file")
@@ -292,7 +293,7 @@ class RunDir:
         """`generators/step_<N>.weights.h5` files: step -> path, by step."""
         found = {}
         for path in tf.io.gfile.glob(self.path(GENERATORS_DIR, "step_*.weights.h5")):
-            match = re.fullmatch(r"step_(\d+)\.weights\.h5", os.path.basename(path))
+            match = _GENERATOR_RE.fullmatch(os.path.basename(path))
             if match:
                 found[int(match.group(1))] = path
         return dict(sorted(found.items()))
