@@ -317,7 +317,9 @@ class RunDir:
         """
         files = [_read_event_file(path)
                  for path in tf.io.gfile.glob(self.path(_EVENTS_GLOB))]
-        files.sort(key=lambda f: (f[0], f[1]))
+        # First wall times have whole seconds: files of one second are ordered by their
+        # writer's counter (`events.out.tfevents.<s>.<host>.<pid>.<counter>.v2`), as numbers.
+        files.sort(key=lambda f: (f[0], _writer_counter(f[1]), f[1]))
         merged, samples, starts = {}, {}, []
         for _, _, scalars, images in files:
             for tag, points in scalars.items():
@@ -455,6 +457,12 @@ def _png_from_value(value) -> Optional[bytes]:
         if len(encoded) > 2:
             return encoded[2]
     return None
+
+
+def _writer_counter(path: str) -> int:
+    """The writer counter in an event file's name (-1 if none): 10 comes after 9."""
+    match = re.search(r"\.(\d+)\.v2$", os.path.basename(path))
+    return int(match.group(1)) if match else -1
 
 
 def _read_event_file(path: str):

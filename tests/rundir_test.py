@@ -9,6 +9,17 @@ from sngan_tf import rundir
 
 class RunDirRoundTripTest(tf.test.TestCase):
 
+    def test_files_of_one_second_follow_the_writer_counter_as_a_number(self):
+        logdir = os.path.join(self.get_temp_dir(), "counters")
+        os.makedirs(logdir)
+        for counter, value in ((9, 1.0), (10, 2.0)):  # "10" sorts before "9" as text
+            path = os.path.join(logdir, f"events.out.tfevents.100.host.7.{counter}.v2")
+            with tf.io.TFRecordWriter(path) as writer:
+                event = tf.compat.v1.Event(wall_time=100.0, step=2)
+                event.summary.value.add(tag="loss/d", simple_value=value)
+                writer.write(event.SerializeToString())
+        self.assertAllClose(rundir.RunDir(logdir).read_events().scalars["loss/d"][1], [2.0])
+
     def _write_run(self, logdir):
         """A run written only through RunDir, resumed once (two event files)."""
         config = {"model": {"arch": "dcgan", "norm": "spectral"}, "seed": 3}
