@@ -259,7 +259,7 @@ def _original_section(groups, metric):
         final_values, epochs = [], []
         for run in group.runs:
             _, run_epochs, values = run.metrics[metric]
-            final_values.append(stats.summarize_metric(run_epochs, values, higher)[0])
+            final_values.append(float(values[-1]))
             epochs.append(run_epochs[-1])
         final = stats.mean_std(final_values)[0]
         finals.append((group.label, final))
