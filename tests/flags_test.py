@@ -54,5 +54,17 @@ class FlagFilesTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual((d.lr_d, d.beta1, d.beta2, d.n_dis), (1e-3, 0.5, 0.9, 5))
 
 
+class ModelChoicesTest(tf.test.TestCase):
+    """train.py repeats the model's choices (its flags are checked before TensorFlow is
+    imported); a choice added to one side only would be refused or fail late."""
+
+    def test_enum_flags_offer_exactly_the_models_choices(self):
+        from sngan_tf import models  # pylint: disable=g-import-not-at-top
+        for flag, choices in (("arch", models.ARCHS), ("norm", models.NORMS),
+                              ("z_distribution", models.Z_DISTRIBUTIONS),
+                              ("cnn_variant", models.CNN_VARIANTS), ("init", models.INITS)):
+            self.assertEqual(flags.FLAGS[flag].parser.enum_values, list(choices), flag)
+
+
 if __name__ == "__main__":
     tf.test.main()
