@@ -137,6 +137,20 @@ class PlotStudyTest(_PlottedStudy):
         self.assertNotIn("| bn_run | 0 | 1 |", self.results.split("## Resumes")[1])
         self.assertEqual(self.results.count("## Resumes"), 1)
 
+    def test_appendix_files_end_the_results_in_order(self):
+        paths = []
+        for i, text in enumerate(("## Seed spread\n\n| a | b |\n", "\nLast words.\n")):
+            paths.append(os.path.join(self.get_temp_dir(), f"appendix_{i}.md"))
+            with open(paths[-1], "w") as f:
+                f.write(text)
+        written = report.plot_study(self.study, os.path.join(self.get_temp_dir(), "with"),
+                                    appendix=paths)
+        with open(written["results"]) as f:
+            results = f.read()
+        self.assertTrue(results.startswith(self.results.rstrip("\n")), "the report changed")
+        self.assertTrue(results.endswith("\n\n## Seed spread\n\n| a | b |\n\nLast words.\n"),
+                        results[-200:])
+
     def test_no_precision_recall_without_their_metrics(self):
         self.assertNotIn("precision_recall", self.written)
         self.assertNotIn("recall", self.results)

@@ -191,7 +191,9 @@ class StudyTest(tf.test.TestCase):
         for args, expected in ((["train"], "unknown command 'train'"), ([], "no command"),
                                (["run", "--seeds=0,0"], "--seeds: 0 given twice"),
                                (["run", "--configs=nope"], "--configs: no flags/nope.cfg"),
-                               (["run", "--", "--seed=3"], "sets --seed and --logdir")):
+                               (["run", "--", "--seed=3"], "sets --seed and --logdir"),
+                               (["plot", "--study_dir=.", "--appendix=no/such.md"],
+                                "--appendix: no file no/such.md")):
             result = subprocess.run([sys.executable, "-m", "sngan_tf.study", *args],
                                     capture_output=True, text=True, timeout=120)
             self.assertNotEqual(result.returncode, 0, args)

@@ -67,6 +67,8 @@ def _define_plot_flags():
     flags.DEFINE_string("output_dir", None, "Where to write figures; default <study_dir>/figures.")
     flags.DEFINE_string("metric", "auto", "metrics.csv metric to compare; auto: fid, else fd_*.")
     flags.DEFINE_float("smoothing", 0.9, "TensorBoard-style EMA weight for loss curves, [0, 1).")
+    flags.DEFINE_list("appendix", [], "Markdown files appended to results.md as they are "
+                      "(context the runs do not hold, e.g. another study's seed spread).")
     flags.mark_flag_as_required("study_dir")
 
 
@@ -115,10 +117,13 @@ def _run(argv):
 
 def _plot(argv):
     del argv  # Unused.
-    report = _import_report()
     f = flags.FLAGS
+    for path in f.appendix:
+        if not os.path.isfile(path):
+            raise app.UsageError(f"--appendix: no file {path}")
+    report = _import_report()
     written = report.plot_study(f.study_dir, f.output_dir, metric=f.metric,
-                                smoothing=f.smoothing)
+                                smoothing=f.smoothing, appendix=f.appendix)
     for name, path in written.items():
         logging.info("wrote %s: %s", name, path)
     with open(written["results"]) as results:

@@ -171,9 +171,9 @@ def _per_epoch_rows(groups, metric):
     return rows
 
 
-def results_markdown(groups, metric, figures, notes=()):
+def results_markdown(groups, metric, figures, notes=(), appendix=()):
     """The study's results in Markdown: metric summary and per epoch, precision, recall,
-    density and coverage, Lipschitz bounds, layers.
+    density and coverage, Lipschitz bounds, layers, then the `appendix` texts verbatim.
 
     Every number of a configuration is the mean ± standard deviation (ddof 1) over its seeds.
     """
@@ -189,6 +189,8 @@ def results_markdown(groups, metric, figures, notes=()):
     lines += [f"- [{name}]({os.path.basename(path)})" for name, path in figures.items()]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
+    for text in appendix:
+        lines += ["", text.strip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -471,7 +473,7 @@ def _safe(label):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
 
 
-def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
+def plot_study(study_dir, output_dir, metric=None, smoothing=0.9, appendix=()):
     """Writes the study's figures and results.md into output_dir.
 
     Args:
@@ -480,11 +482,17 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
       output_dir: where to write; created if missing. None means <study_dir>/figures.
       metric: metric name from metrics.csv; None or "auto" picks `fid`, else the first `fd_*`.
       smoothing: EMA weight for the loss curves, as TensorBoard's smoothing slider.
+      appendix: paths of Markdown files appended to results.md in order: context the runs
+        do not hold (other studies' seed spreads, say), kept through every redraw.
 
     Returns:
       dict of output name (file name without extension) -> path written.
     """
     output_dir = output_dir or os.path.join(study_dir, "figures")
+    texts = []
+    for path in appendix:  # read first: a missing file fails before any drawing
+        with open(path) as f:
+            texts.append(f.read())
     os.makedirs(output_dir, exist_ok=True)
     groups, notes = runs_lib.find_runs(study_dir)
     if not groups:
@@ -496,7 +504,7 @@ def plot_study(study_dir, output_dir, metric=None, smoothing=0.9):
     written = dict(figures)
     written["results"] = os.path.join(output_dir, "results.md")
     with open(written["results"], "w") as f:
-        f.write(results_markdown(groups, metric, figures, notes))
+        f.write(results_markdown(groups, metric, figures, notes, texts))
     return written
 
 
