@@ -10,7 +10,9 @@
 # with K = 3 generated sets of 10,000 images (classifier features, against the 50,000
 # training images), checkpointing every 0.25 epoch and keeping G every 10 epochs.
 # Publishing copies each run's metrics.csv to docs/study_full/<config>_seed0_metrics.csv and
-# redraws the figures and results.md there. Run it in the background, e.g.
+# redraws the figures and results.md there, ending with docs/study_full/seed_spread.md (how far
+# one seed can be trusted, from the multi-seed short studies; written by hand).
+# Run it in the background, e.g.
 #   nohup bash scripts/study_full.sh 20 > ../study_full.log 2>&1 &
 # A stopped piece (SIGTERM, a session's end) loses at most 0.25 epoch per run.
 # A piece runs the committed code (HEAD) from its own worktree, STUDY_DIR_code
@@ -35,5 +37,6 @@ for config in spectral batchnorm nonorm; do
     cp "$dir/$config/seed_0/metrics.csv" "docs/study_full/${config}_seed0_metrics.csv"
   fi
 done
-"$python" -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full
+"$python" -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full \
+  --appendix=docs/study_full/seed_spread.md
 echo "published into docs/study_full/ (commit it; the runs stay in $dir)"
