@@ -209,7 +209,12 @@ def _resume_section(groups):
         return []
     return _heading("Resumes", "Each resume: the first step the new process logged, and in "
                     "brackets how many steps the previous process had logged past it (work "
-                    "lost since its last checkpoint, to the log interval).") + _table(
+                    "lost since its last checkpoint, to the log interval). A resume restores "
+                    "the step, both networks and optimizers and u from the checkpoint; the data "
+                    "order and the latent draws are functions of the seed and the step, so "
+                    "they continue. On one machine a run killed and resumed ends "
+                    "bitwise identical to one never stopped (tests/reliability_test.py), so a "
+                    "curve has no jump at a resume.") + _table(
         ["configuration", "seed", "resumes", "resumed at (steps trained again)"], rows)
 
 
