@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The 70-epoch study (issue 23), advanced one piece at a time:
 #
-#   bash scripts/study_full.sh EPOCHS [STUDY_DIR]    # seed 0 of spectral, batchnorm and nonorm
-#                                                    # to epoch EPOCHS (resuming), then publish
-#   bash scripts/study_full.sh publish [STUDY_DIR]   # only publish what exists
+#   bash scripts/study_full.sh EPOCHS [STUDY_DIR [CONFIGS]]  # seed 0 of each configuration
+#                                                          # to epoch EPOCHS (resuming), then publish
+#   bash scripts/study_full.sh publish [STUDY_DIR]         # only publish what exists
 #
+# CONFIGS (comma-separated flag files under flags/) defaults to the study's four runs:
+# spectral, batchnorm and nonorm (the original study's three) and spectral_torch (SN with
+# PyTorch's initialisation, added by the --init comparison); a subset lets one run catch up.
 # STUDY_DIR defaults to ../study_full, outside the repository (checkpoints are never committed).
-# The three runs train side by side (one CPU thread each), niced, evaluating every 2 epochs
-# with K = 3 generated sets of 10,000 images (classifier features, against the 50,000
+# The runs train side by side (one CPU thread each when several), niced, evaluating every 2
+# epochs with K = 3 generated sets of 10,000 images (classifier features, against the 50,000
 # training images), checkpointing every 0.25 epoch and keeping G every 10 epochs.
 # Publishing copies each run's metrics.csv to docs/study_full/<config>_seed0_metrics.csv and
 # redraws the figures and results.md there, ending with docs/study_full/seed_spread.md (how far
@@ -22,20 +25,21 @@ dir=$(realpath -m "${2:-$(dirname "$0")/../../study_full}")  # relative to the c
 cd "$(dirname "$0")/.."
 repo=$PWD
 source scripts/snapshot.sh
-what=${1:?usage: bash scripts/study_full.sh EPOCHS|publish [STUDY_DIR]}
+what=${1:?usage: bash scripts/study_full.sh EPOCHS|publish [STUDY_DIR [CONFIGS]]}
+configs=${3:-spectral,batchnorm,nonorm,spectral_torch}
 data=${DATA_DIR:-$repo/../shared/data/cifar10_jpg.zip/cifar10/train}
 python=$repo/.venv/bin/python
 if [ "$what" != publish ]; then
   code="${dir}_code"
   snapshot_code "$code"
   (cd "$code" && nice -n 10 "$python" -m sngan_tf.study run --output_dir="$dir" \
-    --epochs="$what" --configs=spectral,batchnorm,nonorm --seeds=0 --eval_every_epochs=2 \
+    --epochs="$what" --configs="$configs" --seeds=0 --eval_every_epochs=2 \
     --eval_num_sets=3 --dataset=image_folder --data_dir="$data")
 fi
-for config in spectral batchnorm nonorm; do
-  if [ -f "$dir/$config/seed_0/metrics.csv" ]; then
-    cp "$dir/$config/seed_0/metrics.csv" "docs/study_full/${config}_seed0_metrics.csv"
-  fi
+for metrics in "$dir"/*/seed_0/metrics.csv; do
+  [ -f "$metrics" ] || continue
+  config=$(basename "$(dirname "$(dirname "$metrics")")")
+  cp "$metrics" "docs/study_full/${config}_seed0_metrics.csv"
 done
 "$python" -m sngan_tf.study plot --study_dir="$dir" --output_dir=docs/study_full \
   --appendix=docs/study_full/seed_spread.md

@@ -1,4 +1,5 @@
 """Every experiment flag file parses into a valid configuration (a stale flag fails CI)."""
+import dataclasses
 import glob
 import os
 
@@ -45,6 +46,13 @@ class FlagFilesTest(tf.test.TestCase, parameterized.TestCase):
         for c in configs.values():
             self.assertEqual((c.model.arch, c.loss, c.lr_g, c.lr_d, c.beta1, c.beta2, c.batch_size),
                              ("dcgan", "non_saturating", 1e-4, 4e-4, 0.5, 0.999, 64))
+
+    def test_fourth_study_run_is_spectral_with_torch_init(self):
+        spectral = self._parse(os.path.join(_ROOT, "flags", "spectral.cfg"))
+        torch_init = self._parse(os.path.join(_ROOT, "flags", "spectral_torch.cfg"))
+        self.assertEqual((spectral.model.init, torch_init.model.init), ("normal", "torch"))
+        self.assertEqual(dataclasses.replace(torch_init, model=dataclasses.replace(
+            torch_init.model, init="normal")), spectral)
 
     def test_paper_cnn_follows_the_authors_code(self):
         c = self._parse(os.path.join(_ROOT, "flags", "cnn_cifar10.cfg"))
