@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -201,6 +202,19 @@ class PlotStudyTest(_PlottedStudy):
         run = runs.read_run(os.path.join(self.study, "none"))
         self.assertEqual(run.sample_step, 0)  # From the event file: no samples/ folder.
         self.assertEqual(run.metrics, {})
+
+    def test_a_variant_keeps_its_normalisation_colour_with_another_line_style(self):
+        groups = [types.SimpleNamespace(norm=n) for n in ("spectral", "spectral", "batch",
+                                                          "none", "spectral")]
+        styles = figures.group_styles(groups)
+        colors = [c for c, _ in styles]
+        self.assertEqual(colors[0], colors[1])
+        self.assertEqual(colors[0], colors[4])
+        self.assertLen({colors[0], colors[2], colors[3]}, 3)
+        self.assertEqual([s for _, s in styles], ["-", "--", "-", "-", "-."])
+        # Without a variant, colours are the cycle's in order, as before variants existed.
+        plain = figures.group_styles(groups[1:4])
+        self.assertEqual([c for c, _ in plain], figures._colors()[:3])
 
     def test_ema_smooth_matches_hand_computed_values(self):
         # w = 0.5: m1 = 1, s1 = 1 / 0.5 = 2; m2 = 0.5 + 2 = 2.5, s2 = 2.5 / 0.75 = 10/3;

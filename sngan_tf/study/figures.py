@@ -30,6 +30,24 @@ def _colors():
     return plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
+_VARIANT_STYLES = ("-", "--", "-.", ":")
+
+
+def group_styles(groups):
+    """(colour, line style) per group: one colour per normalisation, in order of first
+    appearance, and a new line style for each further configuration of that normalisation,
+    so a variant (spectral_torch beside spectral) keeps its family's colour and the other
+    configurations keep theirs."""
+    colors, norms, seen, styles = _colors(), [], {}, []
+    for group in groups:
+        if group.norm not in norms:
+            norms.append(group.norm)
+        k = seen[group.norm] = seen.get(group.norm, -1) + 1
+        styles.append((colors[norms.index(group.norm) % len(colors)],
+                       _VARIANT_STYLES[k % len(_VARIANT_STYLES)]))
+    return styles
+
+
 def _draw_mean(ax, series, color, label=None, log=False, **line_kw):
     """Draws the mean over seeds as a line and ±1 std across seeds as a band (where ≥ 2 seeds).
 
@@ -58,16 +76,16 @@ def plot_metric(groups, metric, path):
     sets, error bars show the standard deviation over those sets instead.
     """
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colors = _colors()
     higher = higher_is_better(metric)
     all_epochs, error_bars = [], False
-    for i, group in enumerate(groups):
-        color = colors[i % len(colors)]
+    for group, (color, linestyle) in zip(groups, group_styles(groups)):
         series = [r.metrics[metric][1:] for r in group.runs if metric in r.metrics]
         if not series:
-            ax.plot([], [], color=color, label=f"{group.describe()}: no {metric} yet")
+            ax.plot([], [], color=color, linestyle=linestyle,
+                    label=f"{group.describe()}: no {metric} yet")
             continue
-        drawn = _draw_mean(ax, series, color, label=group.describe(), marker="o", markersize=4)
+        drawn = _draw_mean(ax, series, color, label=group.describe(), marker="o", markersize=4,
+                           linestyle=linestyle)
         x, mean = drawn[0], drawn[1]
         all_epochs.append(x)
         run = group.first
@@ -144,19 +162,18 @@ def plot_precision_recall(groups, keys, features, path):
       path: the PNG to write.
     """
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    colors = _colors()
     for ax, (x_metric, y_metric, x_label, y_label, title) in zip(axes, _MANIFOLD_PANELS):
         top = 1.0
-        for i, group in enumerate(groups):
-            color = colors[i % len(colors)]
+        for group, (color, linestyle) in zip(groups, group_styles(groups)):
             found = _mean_path(group, keys[x_metric], keys[y_metric])
             if found is None:
-                ax.plot([], [], color=color, label=f"{group.describe()}: no {y_metric} yet")
+                ax.plot([], [], color=color, linestyle=linestyle,
+                        label=f"{group.describe()}: no {y_metric} yet")
                 continue
             epochs, x, y, x_std, y_std = found
             top = max(top, float(np.max(y + np.nan_to_num(y_std))))
-            ax.plot(x, y, color=color, marker="o", markersize=3, linewidth=1,
-                    label=group.describe())
+            ax.plot(x, y, color=color, linestyle=linestyle, marker="o", markersize=3,
+                    linewidth=1, label=group.describe())
             ax.plot(x[0], y[0], "o", markerfacecolor="none", markeredgecolor=color,
                     markersize=10)
             ax.plot(x[-1], y[-1], "*", color=color, markersize=14, markeredgecolor="k")
