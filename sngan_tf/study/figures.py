@@ -38,12 +38,11 @@ def group_styles(groups):
     appearance, and a new line style for each further configuration of that normalisation,
     so a variant (spectral_torch beside spectral) keeps its family's colour and the other
     configurations keep theirs."""
-    colors, norms, seen, styles = _colors(), [], {}, []
+    colors, count, styles = _colors(), {}, []  # count: norm -> groups so far, first-seen order
     for group in groups:
-        if group.norm not in norms:
-            norms.append(group.norm)
-        k = seen[group.norm] = seen.get(group.norm, -1) + 1
-        styles.append((colors[norms.index(group.norm) % len(colors)],
+        k = count.get(group.norm, 0)
+        count[group.norm] = k + 1
+        styles.append((colors[list(count).index(group.norm) % len(colors)],
                        _VARIANT_STYLES[k % len(_VARIANT_STYLES)]))
     return styles
 
