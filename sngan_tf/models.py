@@ -156,9 +156,9 @@ def _torch_bias_init(model: keras.Model):
         kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
         if kernel is None or bias is None:
             continue
-        shape = tuple(kernel.shape)  # (in, units), (kh, kw, in, out) or transposed (kh, kw, out, in)
-        transposed = isinstance(layer, keras.layers.Conv2DTranspose)
-        fan_in = int(np.prod(shape[:-2]) * shape[-2] if transposed else np.prod(shape[:-1]))
+        # Kernels are (in, units), (kh, kw, in, out) or transposed (kh, kw, out, in): fan_in is
+        # everything but the last axis, as for the kernel's VarianceScaling (see _torch_init).
+        fan_in = int(np.prod(kernel.shape[:-1]))
         bound = 1.0 / np.sqrt(fan_in)
         bias.assign(keras.random.uniform(bias.shape, -bound, bound, dtype=bias.dtype))
 

@@ -16,9 +16,8 @@ from sngan_tf.study import runs as runs_lib
 
 
 def _final_metric(run, name):
-    if name not in run.metrics or not len(run.metrics[name][2]):
-        return math.nan
-    return float(run.metrics[name][2][-1])
+    value = run.final_metric(name)
+    return math.nan if value is None else value
 
 
 def seed_rows(group, metric):

@@ -151,8 +151,8 @@ def _summary_rows(groups, metric):
                _num_sets(group),
                format_values(finals), format_values(bests), _format_epoch(best_epoch)]
         if with_sets_std:
-            stds = [r.metrics[f"{metric}_std"][2][-1] for r in group.runs
-                    if f"{metric}_std" in r.metrics]
+            stds = [r.final_metric(f"{metric}_std") for r in group.runs]
+            stds = [s for s in stds if s is not None]
             row.append(format_value(float(np.mean(stds))) if stds else _DASH)
         row += [f"{np.median(speeds):.0f}" if speeds else _DASH,
                 _span(r.steps_trained for r in group.runs)]
@@ -394,8 +394,7 @@ def _manifold_section(groups, metric):
                        if k in r.metrics]
         rows.append([group.label, ", ".join(str(s) for s in group.seeds), "last",
                      _span(last_epochs, _format_epoch)]
-                    + [format_values([r.metrics[keys[m]][2][-1] if keys[m] in r.metrics
-                                      else None for r in group.runs])
+                    + [format_values([r.final_metric(keys[m]) for r in group.runs])
                        for m in metric_keys.MANIFOLD])
         best = None if metric is None else _best_epoch(group, metric)
         if best is not None:

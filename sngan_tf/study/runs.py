@@ -55,9 +55,8 @@ class Run:
     @property
     def num_sets(self):
         """Generated sets per evaluation (metrics.csv `num_sets`; 1 when not logged)."""
-        if "num_sets" in self.metrics and len(self.metrics["num_sets"][2]):
-            return int(self.metrics["num_sets"][2][-1])
-        return 1
+        num_sets = self.final_metric("num_sets")
+        return 1 if num_sets is None else int(num_sets)
 
     def final(self, tag):
         """(step, value) of the last logged point of a scalar tag, or None."""
@@ -65,6 +64,12 @@ class Run:
             return None
         steps, values = self.scalars[tag]
         return int(steps[-1]), float(values[-1])
+
+    def final_metric(self, name):
+        """The last evaluated value of a metrics.csv column, or None."""
+        if name not in self.metrics or not len(self.metrics[name][2]):
+            return None
+        return float(self.metrics[name][2][-1])
 
     def tags(self, prefix):
         """Names after `prefix` of the scalar tags starting with it, in natural order."""
