@@ -371,3 +371,37 @@ class ReadmeExampleTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def _study_full_curve(config, metric="fd_cifar10_classifier"):
+    """(epoch, value) of `metric` in docs/study_full/<config>_seed0_metrics.csv, by epoch."""
+    path = os.path.join(_ROOT, "docs", "study_full", f"{config}_seed0_metrics.csv")
+    with open(path, encoding="utf-8") as f:
+        rows = [line.strip().split(",") for line in f][1:]
+    return sorted((float(epoch), float(value)) for _, epoch, name, value in rows
+                  if name == metric)
+
+
+class StudyFullTableTest(tf.test.TestCase):
+    """The README's 70-epoch table states what docs/study_full/*_seed0_metrics.csv hold
+    (both are updated by hand after each piece of the study; this catches one without the
+    other)."""
+
+    _ROW = re.compile(r"^\| `(\w+)\.cfg` \|[^|]*\| (?:\*\*)?([\d.]+)(?:\*\*)? \(([\d.]+), (\d+)\) \|")
+
+    def test_table_matches_the_committed_curves(self):
+        text = open(_README, encoding="utf-8").read()
+        epoch = re.search(r"\*\*epoch (\d+) of 70\*\*", text)
+        self.assertIsNotNone(epoch, "README: '**epoch N of 70**' not found")
+        epoch = int(epoch.group(1))
+        self.assertTrue(f"seed 0, at epoch {epoch} (best, epoch)" in text,
+                        f"README: the table's header names another epoch than {epoch}")
+        rows = {m.group(1): m.groups()[1:] for m in map(self._ROW.match, text.splitlines()) if m}
+        self.assertCountEqual(rows, ("batchnorm", "spectral", "nonorm", "spectral_torch"))
+        for config, (final, best, best_epoch) in rows.items():
+            curve = _study_full_curve(config)
+            self.assertEqual(curve[-1][0], epoch, f"{config}: the csv ends at another epoch")
+            best_at = min(curve, key=lambda point: point[1])
+            self.assertEqual((final, best, best_epoch),
+                             (f"{curve[-1][1]:.2f}", f"{best_at[1]:.2f}", f"{best_at[0]:.0f}"),
+                             config)
