@@ -401,6 +401,9 @@ class StudyFullTableTest(tf.test.TestCase):
         for config, (final, best, best_epoch) in rows.items():
             curve = _study_full_curve(config)
             self.assertEqual(curve[-1][0], epoch, f"{config}: the csv ends at another epoch")
+            self.assertTrue(all(np.isfinite(v) for _, v in curve), config)
+            self.assertContainsSubset(range(2, epoch + 1, 2), [e for e, _ in curve],
+                                      f"{config}: an evaluation every 2 epochs")
             best_at = min(curve, key=lambda point: point[1])
             self.assertEqual((final, best, best_epoch),
                              (f"{curve[-1][1]:.2f}", f"{best_at[1]:.2f}", f"{best_at[0]:.0f}"),
