@@ -26,7 +26,7 @@ _DASH = "—"
 # The study this project reproduces (a PyTorch DCGAN on CIFAR-10, non-saturating loss, Adam
 # lr_G 1e-4, lr_D 4e-4, betas (0.5, 0.999)): Inception FID after 70 epochs, by configuration
 # (the flag file each corresponds to). Its no-normalisation loss overflowed.
-ORIGINAL_FID_70_EPOCHS = {"batchnorm": 115.8, "spectral": 128.9, "nonorm": 187.8}
+ORIGINAL_FID_70_EPOCHS = {"batchnorm": 115.8, "spectral": 128.9, "nonorm": 187.8}  # as reported
 ORIGINAL_EPOCHS = 70
 
 
@@ -275,7 +275,7 @@ def _original_section(groups, metric):
         best = [_value_at(r, metric, best_epoch) for r in group.runs]
         rows.append([group.label, _span(epochs, _format_epoch), format_values(final_values),
                      f"{format_values(best)} (epoch {_format_epoch(best_epoch)})",
-                     format_value(ORIGINAL_FID_70_EPOCHS[group.label])])
+                     str(ORIGINAL_FID_70_EPOCHS[group.label])])
     ours = _ranking(finals, higher)
     original = _ranking([(g.label, ORIGINAL_FID_70_EPOCHS[g.label]) for g in mine], False)
     reached = min(last_epochs)
