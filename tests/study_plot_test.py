@@ -160,11 +160,13 @@ class PlotStudyTest(_PlottedStudy):
         self.assertIn(f"Metric: `{_FD}`, FD (cifar10_classifier features) — not an Inception FID;"
                       " lower is better.", self.results)
         self.assertIn(f"| configuration | seeds | sets | final {_FD} | best {_FD} "
-                      "| epoch of best (mean curve) | images/s | steps trained |", self.results)
-        # Spectral: best is the re-logged 41.5 at epoch 2, final 44.25; images/s median with the
-        # resumed file's 1000 at step 300 (the stale 10 would give 100); 400 steps. One seed
+                      "| epoch of best (mean curve) | images/s (median of each process) "
+                      "| steps trained |", self.results)
+        # Spectral: best is the re-logged 41.5 at epoch 2, final 44.25; images/s: the first
+        # process's median over steps 0-200 (100, 300, 200), the resumed one's over 300-400 with
+        # its 1000 at step 300 (1000, 50; the stale 10 would give 30); 400 steps. One seed
         # (0, config.json has none), one set per evaluation: values alone, no ± std.
-        self.assertIn("| spectral | 0 | 1 | 44.25 | 41.50 | 2 | 200 | 400 |", self.results)
+        self.assertIn("| spectral | 0 | 1 | 44.25 | 41.50 | 2 | 200–525 | 400 |", self.results)
         self.assertIn("| bn_run | 0 | 1 | 77.75 | 77.75 | 1 | 500 | 200 |", self.results)
         self.assertIn("| none | 0 | 1 | — | — | — | 700 | 0 |", self.results)
         # Ordered by normalisation (spectral, batch, none), not by folder name.
@@ -364,7 +366,7 @@ class MultiSeedStudyTest(_PlottedStudy):
     def test_summary_final_best_and_sets(self):
         self.assertIn(f"| configuration | seeds | sets | final {_FD} | best {_FD} "
                       "| epoch of best (mean curve) | std over the K sets (final, mean over "
-                      "seeds) | images/s | steps trained |", self.results)
+                      "seeds) | images/s (median of each process) | steps trained |", self.results)
         # Final = best = epoch 2 for every spectral seed: 10.0 ± 2.6; std over sets 0.5.
         self.assertIn("| spectral | 0, 1, 2 | 5 | 10.0 ± 2.6 | 10.0 ± 2.6 | 2 | 0.5 | 300 "
                       "| 200 |", self.results)

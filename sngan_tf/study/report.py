@@ -112,6 +112,19 @@ def _largest_grad_norm(run):
     return max(finals) if finals else None
 
 
+def _process_speeds(run):
+    """The median images/s of each training process of the run (a step counts for the last
+    process that logged it), in start order: a resume on other hardware or beside other
+    jobs shows as a range instead of skewing one median."""
+    if "perf/images_per_sec" not in run.scalars:
+        return []
+    steps, values = run.scalars["perf/images_per_sec"]
+    firsts = [first for first, _ in run.spans] or [steps[0]]
+    ends = firsts[1:] + [math.inf]
+    return [float(np.median(values[(steps >= first) & (steps < end)]))
+            for first, end in zip(firsts, ends) if np.any((steps >= first) & (steps < end))]
+
+
 def _best_epoch(group, metric):
     """The epoch where the group's mean curve of `metric` is best, or None."""
     series = [r.metrics[metric][1:] for r in group.runs if metric in r.metrics]
@@ -145,8 +158,7 @@ def _summary_rows(groups, metric):
             finals.append(final)
             bests.append(best)
         best_epoch = None if metric is None else _best_epoch(group, metric)
-        speeds = [np.median(r.scalars["perf/images_per_sec"][1]) for r in group.runs
-                  if "perf/images_per_sec" in r.scalars]
+        speeds = [speed for r in group.runs for speed in _process_speeds(r)]
         row = [group.label, ", ".join(str(s) for s in group.seeds),
                _num_sets(group),
                format_values(finals), format_values(bests), _format_epoch(best_epoch)]
@@ -154,7 +166,7 @@ def _summary_rows(groups, metric):
             stds = [r.final_metric(f"{metric}_std") for r in group.runs]
             stds = [s for s in stds if s is not None]
             row.append(format_value(float(np.mean(stds))) if stds else _DASH)
-        row += [f"{np.median(speeds):.0f}" if speeds else _DASH,
+        row += [_span(speeds, lambda v: f"{v:.0f}"),
                 _span(r.steps_trained for r in group.runs)]
         rows.append(row)
     return rows, with_sets_std
@@ -231,13 +243,15 @@ def _metric_section(groups, metric):
     lines += ["", "Each value of a configuration is the mean ± standard deviation across its "
               "seeds (ddof 1; a single seed shows its value alone; `(n=k)`: only k seeds have "
               "it). *seeds*: the seeds trained; *sets*: the independent generated sets each "
-              "evaluation averages over (K).", ""]
+              "evaluation averages over (K); *images/s*: the median of each training process "
+              "of the seeds, a range when they differ (resumed beside other jobs, on other "
+              "threads or hardware).", ""]
     rows, with_sets_std = _summary_rows(groups, metric)
     header = ["configuration", "seeds", "sets", f"final {head}", f"best {head}",
               "epoch of best (mean curve)"]
     if with_sets_std:
         header.append("std over the K sets (final, mean over seeds)")
-    lines += _table(header + ["images/s", "steps trained"], rows)
+    lines += _table(header + ["images/s (median of each process)", "steps trained"], rows)
 
     if metric is not None and any(metric in r.metrics for g in groups for r in g.runs):
         lines += ["", f"## {head} per epoch", ""]
