@@ -335,29 +335,8 @@ class RunDir:
         return Events(out, dict(sorted(samples.items())), tuple(starts))
 
     def read_metrics(self) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """`metrics.csv`: metric -> (steps, epochs, values) sorted by step, in the order the
-        metrics first appear; a repeated (metric, step) keeps the last row; {} without a file."""
-        path = self.path(METRICS_FILE)
-        if not tf.io.gfile.exists(path):
-            return {}
-        rows = {}
-        with tf.io.gfile.GFile(path) as f:
-            text = f.read()
-        for row in csv.DictReader(io.StringIO(text, newline="")):
-            try:
-                step, epoch = int(float(row["step"])), float(row["epoch"])
-                value = float(row["value"])
-            except (KeyError, TypeError, ValueError):
-                logging.warning("Skipping malformed row in %s: %s", path, row)
-                continue
-            rows.setdefault(row["metric"], {})[step] = (epoch, value)
-        out = {}
-        for name, points in rows.items():
-            steps = sorted(points)
-            out[name] = (np.array(steps, dtype=np.int64),
-                         np.array([points[s][0] for s in steps], dtype=np.float64),
-                         np.array([points[s][1] for s in steps], dtype=np.float64))
-        return out
+        """`metrics.csv` (see `read_metrics_file`); {} without a file."""
+        return read_metrics_file(self.path(METRICS_FILE))
 
     def sample_files(self) -> Dict[int, str]:
         """`samples/step_<N>.png` files: step -> path, by step."""
@@ -419,6 +398,32 @@ class Events(NamedTuple):
     # order: a resumed run has several; a first step at or below the previous last is
     # re-trained work.
     spans: Tuple[Tuple[int, int], ...] = ()
+
+
+def read_metrics_file(path: str) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A `metrics.csv` (or a published copy of one): metric -> (steps, epochs, values) sorted
+    by step, in the order the metrics first appear; a repeated (metric, step) keeps the last
+    row; {} without the file."""
+    if not tf.io.gfile.exists(path):
+        return {}
+    rows = {}
+    with tf.io.gfile.GFile(path) as f:
+        text = f.read()
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        try:
+            step, epoch = int(float(row["step"])), float(row["epoch"])
+            value = float(row["value"])
+        except (KeyError, TypeError, ValueError):
+            logging.warning("Skipping malformed row in %s: %s", path, row)
+            continue
+        rows.setdefault(row["metric"], {})[step] = (epoch, value)
+    out = {}
+    for name, points in rows.items():
+        steps = sorted(points)
+        out[name] = (np.array(steps, dtype=np.int64),
+                     np.array([points[s][0] for s in steps], dtype=np.float64),
+                     np.array([points[s][1] for s in steps], dtype=np.float64))
+    return out
 
 
 def find_runs(folder: str, max_depth: int = 2) -> List[str]:

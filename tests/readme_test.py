@@ -33,6 +33,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
+from sngan_tf import rundir
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _README = os.path.join(_ROOT, "README.md")
 _DOCS = sorted(glob.glob(os.path.join(_ROOT, "docs", "*.md")))
@@ -370,12 +372,10 @@ class ReadmeExampleTest(tf.test.TestCase):
 
 
 def _study_full_curve(config, metric="fd_cifar10_classifier"):
-    """(epoch, value) of `metric` in docs/study_full/<config>_seed0_metrics.csv, by epoch."""
-    path = os.path.join(_ROOT, "docs", "study_full", f"{config}_seed0_metrics.csv")
-    with open(path, encoding="utf-8") as f:
-        rows = [line.strip().split(",") for line in f][1:]
-    return sorted((float(epoch), float(value)) for _, epoch, name, value in rows
-                  if name == metric)
+    """(epoch, value) of `metric` in docs/study_full/<config>_seed0_metrics.csv, by step."""
+    _, epochs, values = rundir.read_metrics_file(
+        os.path.join(_ROOT, "docs", "study_full", f"{config}_seed0_metrics.csv"))[metric]
+    return list(zip(epochs.tolist(), values.tolist()))
 
 
 class StudyFullTableTest(tf.test.TestCase):

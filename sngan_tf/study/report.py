@@ -121,8 +121,8 @@ def _process_speeds(run):
     steps, values = run.scalars["perf/images_per_sec"]
     firsts = [first for first, _ in run.spans] or [steps[0]]
     ends = firsts[1:] + [math.inf]
-    return [float(np.median(values[(steps >= first) & (steps < end)]))
-            for first, end in zip(firsts, ends) if np.any((steps >= first) & (steps < end))]
+    masks = [(steps >= first) & (steps < end) for first, end in zip(firsts, ends)]
+    return [float(np.median(values[mask])) for mask in masks if mask.any()]
 
 
 def _best_epoch(group, metric):
