@@ -54,6 +54,12 @@ class FlagFilesTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(dataclasses.replace(torch_init, model=dataclasses.replace(
             torch_init.model, init="normal")), spectral)
 
+    def test_authors_rates_arm_differs_from_spectral_only_in_rates(self):
+        spectral = self._parse(os.path.join(_ROOT, "flags", "spectral.cfg"))
+        authors = self._parse(os.path.join(_ROOT, "flags", "spectral_authors_lr.cfg"))
+        self.assertEqual((authors.lr_g, authors.lr_d), (2e-4, 2e-4))
+        self.assertEqual(dataclasses.replace(authors, lr_g=1e-4, lr_d=4e-4), spectral)
+
     def test_paper_cnn_follows_the_authors_code(self):
         c = self._parse(os.path.join(_ROOT, "flags", "cnn_cifar10.cfg"))
         self.assertEqual((c.model.arch, c.model.cnn_variant, c.lr_g, c.lr_d, c.n_dis,
