@@ -520,7 +520,8 @@ def _build_stability_study(study):
         writer = tf.summary.create_file_writer(logdir)
         with writer.as_default():
             for i, step in enumerate((0, 100, 200)):
-                tf.summary.scalar("loss/d", 1.0, step=step)
+                tf.summary.scalar("loss/d", 1.0 + i, step=step)
+                tf.summary.scalar("perf/epoch", step / 100, step=step)
                 tf.summary.scalar("d_out/real", values["real"][i], step=step)
                 tf.summary.scalar("d_out/fake", values["fake"][i], step=step)
         writer.close()
@@ -557,6 +558,20 @@ class StabilityStudyTest(_PlottedStudy):
                       "ckpt-200. | 2.10 (epoch 2) | 2.20 |", self.results)
         self.assertIn("| nonorm | 0 | 400 | 12.00 (100) | 30.00 (100) | d_out/real at step 200 "
                       "| 0.4 (epoch 2) | 0.9 |", self.results)
+
+
+    def test_d_state_per_span_of_epochs(self):
+        # Steps 0, 100, 200 are epochs 0, 1, 2: spans of 10 epochs hold all three, spans of
+        # one epoch (0, 1] (step 0 counted in it) and (1, 2].
+        self.assertIn("## D over training", self.results)
+        self.assertIn("| spectral | 0–2 | 2.00 | -0.5 | 0.333 | — |", self.results)
+        groups, _ = runs.find_runs(self.study)
+        rows = [line for line in report._d_state_section(groups, width=1)
+                if line.startswith("| spectral |") or line.startswith("| nonorm |")]
+        self.assertEqual(rows, ["| spectral | 0–1 | 1.50 | -1.25 | -0.75 | — |",
+                                "| spectral | 1–2 | 3.00 | 1.00 | 2.50 | — |",
+                                "| nonorm | 0–1 | 1.50 | 7.00 | -16.00 | — |",
+                                "| nonorm | 1–2 | 3.00 | non-finite | -1.00 | — |"])
 
 
 class StatisticsTest(tf.test.TestCase):

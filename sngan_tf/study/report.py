@@ -193,6 +193,7 @@ def results_markdown(groups, metric, figures, notes=(), appendix=()):
     lines += _original_section(groups, metric)
     lines += _manifold_section(groups, metric)
     lines += _stability_section(groups, metric)
+    lines += _d_state_section(groups)
     lines += _lipschitz_section([g for g in groups if g.has_lipschitz])
     lines += _layer_section([g for g in groups if g.tags(LAYER_PREFIX)])
     lines += _spectral_section([g for g in groups if g.tags(SIGMA_PREFIX)])
@@ -363,6 +364,58 @@ def _stability_section(groups, metric):
     return lines + _table(["configuration", "seed", "steps", "largest abs. mean D(x) (step)",
                            "largest abs. mean D(G(z)) (step)", "first non-finite",
                            "lowest class entropy (epoch)", "last class entropy"], rows)
+
+
+# D's state over training: the tags averaged per span of epochs, and their column names.
+D_STATE_TAGS = (("loss/d", "D loss"), ("d_out/real", "D(x)"), ("d_out/fake", "D(G(z))"),
+                (LOWER_BOUND_TAGS[0][0], "‖∇ₓD(x)‖ real x"))
+_EPOCH_TAG = "perf/epoch"  # logged with the losses at every log step
+
+
+def span_means(run, tag, width):
+    """{i: mean of `tag` over the run's logged steps at epochs in (width·i, width·(i+1)]}
+    (the steps before epoch 0 count in span 0); {} without the tag or epochs logged."""
+    if tag not in run.scalars or _EPOCH_TAG not in run.scalars:
+        return {}
+    steps, values = run.scalars[tag]
+    epoch = np.interp(steps, *run.scalars[_EPOCH_TAG])
+    spans = np.maximum(np.ceil(epoch / width) - 1, 0).astype(int)
+    return {int(i): float(np.mean(values[spans == i])) for i in np.unique(spans)}
+
+
+def _d_state_cell(values):
+    """The seeds' span averages as mean ± std; `non-finite` if any seed logged a nan or inf
+    in the span (format_values would drop it as missing)."""
+    if any(v is not None and not math.isfinite(v) for v in values):
+        return "non-finite"
+    return format_values(values)
+
+
+def _d_state_section(groups, width=10):
+    """Per configuration and span of `width` epochs: D's loss, logits and input-gradient norm."""
+    rows = []
+    for group in groups:
+        means = {tag: [span_means(run, tag, width) for run in group.runs]
+                 for tag, _ in D_STATE_TAGS}
+        spans = sorted({i for per_run in means["loss/d"] for i in per_run})
+        reached = max((r.final(_EPOCH_TAG)[1] for r in group.runs if r.final(_EPOCH_TAG)),
+                      default=None)
+        for i in spans:
+            end = width * (i + 1) if reached is None else min(width * (i + 1), reached)
+            rows.append([group.label, f"{_format_epoch(width * i)}–{_format_epoch(end)}"]
+                        + [_d_state_cell([m.get(i) for m in means[tag]])
+                           for tag, _ in D_STATE_TAGS])
+    if not rows:
+        return []
+    return _heading(
+        "D over training",
+        f"Batch means at every logged step, averaged over each {width} epochs: D's loss "
+        "(ln 4 = 1.39 when D cannot tell real from generated images, the non-saturating "
+        "loss's chance level), its logits on real and on generated images, and ‖∇ₓD(x)‖₂ on "
+        "fixed real images (a lower bound of its Lipschitz constant); over seeds, mean ± std "
+        "of the seeds' averages. A D near chance separates the two barely and gives G a weak "
+        "signal.") + _table(
+        ["configuration", "epochs"] + [name for _, name in D_STATE_TAGS], rows)
 
 
 def manifold_keys(metric):
