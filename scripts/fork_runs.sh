@@ -10,8 +10,9 @@
 # that step on, so the configurations of one seed see the same batches and are compared seed
 # by seed. One evaluation at the end (K = 3 sets of 10,000, classifier features, against the
 # 50,000 training images), then `study compare` of the first two configurations into
-# <OUT_DIR>/compare.md. Re-running resumes; like scripts/study_full.sh it runs the committed
-# code from a worktree, OUT_DIR_code. E.g. the learning-rate arm:
+# <OUT_DIR>/compare.md and `study plot` into <OUT_DIR>/figures (results.md, with D over
+# training). Re-running resumes; like scripts/study_full.sh it runs the committed code from
+# a worktree, OUT_DIR_code. E.g. the learning-rate arm:
 #   nohup bash scripts/fork_runs.sh ../fork20/spectral/ckpt-15620 ../lr_fork 21 \
 #     spectral,spectral_authors_lr 1,2,3 > ../lr_fork.log 2>&1 &
 set -euo pipefail
@@ -44,3 +45,4 @@ snapshot_code "$code"
 first_two=$(echo "$configs" | cut -d, -f1,2)
 "$python" -m sngan_tf.study compare --study_dir="$out" --configs="$first_two" \
   --output="$out/compare.md"
+"$python" -m sngan_tf.study plot --study_dir="$out"  # figures and results.md: OUT_DIR/figures
