@@ -559,7 +559,6 @@ class StabilityStudyTest(_PlottedStudy):
         self.assertIn("| nonorm | 0 | 400 | 12.00 (100) | 30.00 (100) | d_out/real at step 200 "
                       "| 0.4 (epoch 2) | 0.9 |", self.results)
 
-
     def test_d_state_per_span_of_epochs(self):
         # Steps 0, 100, 200 are epochs 0, 1, 2: spans of 10 epochs hold all three, spans of
         # one epoch (0, 1] (step 0 counted in it) and (1, 2].

@@ -372,7 +372,7 @@ D_STATE_TAGS = (("loss/d", "D loss"), ("d_out/real", "D(x)"), ("d_out/fake", "D(
 _EPOCH_TAG = "perf/epoch"  # logged with the losses at every log step
 
 
-def span_means(run, tag, width):
+def _span_means(run, tag, width):
     """{i: mean of `tag` over the run's logged steps at epochs in (width·i, width·(i+1)]}
     (the steps before epoch 0 count in span 0); {} without the tag or epochs logged."""
     if tag not in run.scalars or _EPOCH_TAG not in run.scalars:
@@ -395,7 +395,7 @@ def _d_state_section(groups, width=10):
     """Per configuration and span of `width` epochs: D's loss, logits and input-gradient norm."""
     rows = []
     for group in groups:
-        means = {tag: [span_means(run, tag, width) for run in group.runs]
+        means = {tag: [_span_means(run, tag, width) for run in group.runs]
                  for tag, _ in D_STATE_TAGS}
         spans = sorted({i for per_run in means["loss/d"] for i in per_run})
         reached = max((r.final(_EPOCH_TAG)[1] for r in group.runs if r.final(_EPOCH_TAG)),
