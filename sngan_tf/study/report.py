@@ -398,8 +398,8 @@ def _d_state_section(groups, width=10):
         means = {tag: [_span_means(run, tag, width) for run in group.runs]
                  for tag, _ in D_STATE_TAGS}
         spans = sorted({i for per_run in means["loss/d"] for i in per_run})
-        reached = max((r.final(_EPOCH_TAG)[1] for r in group.runs if r.final(_EPOCH_TAG)),
-                      default=None)
+        finals = [r.final(_EPOCH_TAG) for r in group.runs]
+        reached = max((f[1] for f in finals if f), default=None)
         for i in spans:
             end = width * (i + 1) if reached is None else min(width * (i + 1), reached)
             rows.append([group.label, f"{_format_epoch(width * i)}–{_format_epoch(end)}"]
