@@ -186,7 +186,7 @@ class PlotStudyTest(_PlottedStudy):
         self.assertIn("- none: no spectra.npz", self.results)
         self.assertNotIn("## Lipschitz", self.results)
         # The SN table still lists sigma; the operator norm was not logged.
-        self.assertIn("| spectral | conv1 | 3.00 | — | — |", self.results)
+        self.assertIn("| spectral | conv1 | 3.00 | — | — | 400 / — |", self.results)
 
     def test_later_event_file_wins_and_sigma_tags_are_read(self):
         events = rundir.RunDir(os.path.join(self.study, "spectral")).read_events()
@@ -301,7 +301,8 @@ def _write_seed_run(study, config, norm, seed, index, layout="seed"):
         tf.summary.image("samples", _image(seed), step=_STEPS[-1])
     writer.close()
     if config in _UPPER:
-        np.savez(os.path.join(logdir, "spectra.npz"), step=np.array(200),
+        # Written at a different step per seed, as runs stopped after their last finish.
+        np.savez(os.path.join(logdir, "spectra.npz"), step=np.array(100 + 50 * index),
                  conv0=_SPECTRA["conv0"] * (1 + seed), conv1=_SPECTRA["conv1"][::-1])
     return logdir
 
@@ -397,9 +398,11 @@ class MultiSeedStudyTest(_PlottedStudy):
         # SN: sigma of conv0 ends at 3 + 0.2 * seed; the largest singular value of the
         # normalised conv1 kernel is 1 in every seed (conv0's is 1 + seed: 2.0 ± 1.0).
         self.assertAllClose(_mean_std([3.0, 3.2, 3.4]), (3.2, 0.2))
-        self.assertIn("| spectral | conv0 | 3.20 ± 0.20 | 1.40 ± 0.20 | 2.0 ± 1.0 |",
+        # σ is read at the last logged step, the spectra where each seed's spectra.npz was.
+        self.assertIn("| spectral | conv0 | 3.20 ± 0.20 | 1.40 ± 0.20 | 2.0 ± 1.0 "
+                      "| 200 / 100–200 |", self.results)
+        self.assertIn("| spectral | conv1 | 6.20 ± 0.20 | 1.10 ± 0 | 1.00 ± 0 | 200 / 100–200 |",
                       self.results)
-        self.assertIn("| spectral | conv1 | 6.20 ± 0.20 | 1.10 ± 0 | 1.00 ± 0 |", self.results)
 
     def test_mean_spectra_scale_each_seed_then_average(self):
         groups, _ = runs.find_runs(self.study)

@@ -526,18 +526,24 @@ def _spectral_section(groups):
                      "divides by. ‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ: the layer's exact operator "
                      "norm as applied, the ratio of the raw layer's norm to σ. SN makes the "
                      "largest singular value of the reshaped kernel W/σ (from spectra.npz) 1, "
-                     "not the convolution's operator norm.")
+                     "not the convolution's operator norm. σ and the operator norm are the "
+                     "last logged values; spectra.npz is written when a run finishes, so a "
+                     "run stopped since stands at a later step (last column).")
     rows = []
     for group in groups:
         for layer in group.tags(SIGMA_PREFIX):
             tops = [r.spectra[layer][0] if layer in r.spectra else None for r in group.runs]
+            finals = [r.final(SIGMA_PREFIX + layer) for r in group.runs]
+            steps = (_span(f[0] for f in finals if f is not None) + " / "
+                     + _span(r.spectra_step for r in group.runs if layer in r.spectra))
             rows.append([group.label, layer,
                          format_values(_final_values(group, SIGMA_PREFIX + layer)),
                          format_values(_final_values(group, LAYER_PREFIX + layer)),
-                         format_values(tops)])
+                         format_values(tops), steps])
     return lines + _table(["configuration", "layer", "σ (raw kernel)",
                            "‖conv(W/σ)‖₂ = ‖conv(W)‖₂ / σ",
-                           "largest singular value of reshaped W/σ"], rows)
+                           "largest singular value of reshaped W/σ",
+                           "step of σ / of spectra.npz"], rows)
 
 
 def _safe(label):
