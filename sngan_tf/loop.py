@@ -253,6 +253,8 @@ class Trainer:
             preemption.save_checkpoint_if_preempted()
         if self._stop_signal is not None:
             self.save()
+            if self.lipschitz is not None:  # the spectra of the state just saved
+                self.write_spectra()
             logging.info("Stopped by signal %d at step %d; checkpoint saved.",
                          self._stop_signal, step)
             raise SystemExit(128 + self._stop_signal)

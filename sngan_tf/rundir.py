@@ -7,7 +7,7 @@ A run directory (`--logdir`) holds
   events.out.tfevents.*    TensorBoard scalars, sample grids, the flags as text
   metrics.csv              `step,epoch,metric,value`, one row per metric and evaluation
   samples/step_<N>.png     sample grids from the fixed codes
-  spectra.npz              singular values of D's kernels at the end of training
+  spectra.npz              singular values of D's kernels at the end of training or a stop
   train.log                the training processes' output (runs of `sngan_tf.study run`)
 
 This module is the format's only writer and only reader (STYLE.md item 14): the trainer,
@@ -40,7 +40,7 @@ CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.csv"
 SAMPLES_DIR = "samples"
 GENERATORS_DIR = "generators"  # the generator's weights at chosen steps (Trainer)
-SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end (Trainer)
+SPECTRA_FILE = "spectra.npz"  # singular values of D's kernels at the end or a stop (Trainer)
 TRAIN_LOG = "train.log"  # the training processes' output, across resumes (study runner)
 # How sngan_tf.train reports a sngan_tf.loop.NonFiniteError (cli.fail: "error: <message>").
 _NONFINITE_LINE = "error: Non-finite"

@@ -12,7 +12,7 @@ from absl import flags
 from absl.testing import parameterized
 from PIL import Image
 
-from sngan_tf import loop, models, train, training
+from sngan_tf import loop, models, rundir, train, training
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,6 +100,8 @@ class CrashTest(tf.test.TestCase):
         self.assertIn("Stopped by signal 15", rest)
         step = int(tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")).rsplit("-", 1)[1])
         self.assertGreaterEqual(step, 2)
+        # The spectra are written for the state saved, not only at the end of training.
+        self.assertEqual(rundir.RunDir(logdir).read_spectra()[0], step)
 
 
 def _config(**kwargs):

@@ -527,8 +527,8 @@ def _spectral_section(groups):
                      "norm as applied, the ratio of the raw layer's norm to σ. SN makes the "
                      "largest singular value of the reshaped kernel W/σ (from spectra.npz) 1, "
                      "not the convolution's operator norm. σ and the operator norm are the "
-                     "last logged values; spectra.npz is written when a run finishes, so a "
-                     "run stopped since stands at a later step (last column).")
+                     "last logged values; spectra.npz is written when a run finishes or is "
+                     "stopped by a signal, so the two steps can differ (last column).")
     rows = []
     for group in groups:
         for layer in group.tags(SIGMA_PREFIX):
