@@ -1,10 +1,10 @@
-r"""The study's two commands: train the configurations x seeds, then draw the figures.
+r"""The study's commands: train the configurations x seeds, draw the figures, compare two.
 
   python -m sngan_tf.study run --output_dir=runs/study --epochs=8 --seeds=0,1,2 \
       --dataset=image_folder --data_dir=../shared/data/cifar10_jpg.zip/cifar10/train \
       --eval_network=classifier --classifier_path=classifiers/cifar10_classifier [-- ARGS]
   python -m sngan_tf.study plot --study_dir=runs/study [--output_dir=runs/study/figures] \
-      [--metric=auto] [--smoothing=0.9]
+      [--metric=auto] [--smoothing=0.9] [--appendix=FILES]
   python -m sngan_tf.study compare --study_dir=runs/init --configs=A,B [--output=FILE]
 
 `run` trains each configuration of `--configs` (flags/<config>.cfg) once per seed of
@@ -12,9 +12,10 @@ r"""The study's two commands: train the configurations x seeds, then draw the fi
 --plot, the default) writes the figures and results.md into <output_dir>/figures.
 `--eval_num_sets=K` asks each evaluation for K independent generated sets (metrics.csv then
 holds their mean and `<metric>_std`). Arguments after `--` go to every training run (they
-may not set --seed or --logdir). `plot` writes the figures and results.md of a study folder. `compare` sets two configurations
-side by side, seed by seed, with exact rank tests (`sngan_tf.study.compare`).
-Each command defines only its own flags (both have an --output_dir, with different roles).
+may not set --seed or --logdir). `plot` writes the figures and results.md of a study
+folder. `compare` sets two configurations side by side, seed by seed, with exact rank tests
+(`sngan_tf.study.compare`). Each command defines only its own flags (`run` and `plot` both
+have an --output_dir, with different roles).
 """
 import os
 import sys
