@@ -134,7 +134,8 @@ class PlotStudyTest(_PlottedStudy):
 
     def test_resumes_are_counted_with_the_steps_trained_again(self):
         # spectral: a second process logged from step 300, the first had logged up to 300.
-        self.assertIn("| spectral | 0 | 1 | 300 (0) |", self.results)
+        # Five logged values in all: too few to weigh the change of D's loss at the resume.
+        self.assertIn("| spectral | 0 | 1 | 300 (0) | — |", self.results)
         self.assertNotIn("| bn_run | 0 | 1 |", self.results.split("## Resumes")[1])
         self.assertEqual(self.results.count("## Resumes"), 1)
 
@@ -226,6 +227,18 @@ class PlotStudyTest(_PlottedStudy):
         self.assertAllClose(stats.ema_smooth([3.0, -1.0], weight=0.0), [3.0, -1.0])
         with self.assertRaises(ValueError):
             stats.ema_smooth([1.0], weight=1.0)
+
+    def test_change_shares_single_out_a_jump(self):
+        # window 2: the means of pairs jump by 5 at step 6 and by 2.5 at steps 5 and 7 (the
+        # pairs straddling it); every other change is 0. Step 3 is ordinary, step 11 too
+        # close to the end.
+        values = [0, 1, 0, 1, 0, 1, 5, 6, 5, 6, 5, 6]
+        shares = stats.change_shares(np.arange(12) * 100, values, [300, 600, 1100], window=2)
+        self.assertEqual(shares, [1.0, 0.0, None])
+        # Without the jump at 600 it is as ordinary as any point (2 of 7 others change more).
+        shares = stats.change_shares(np.arange(12) * 100, values, [300, 500], window=2)
+        self.assertEqual(shares, [1.0, 2 / 7])
+        self.assertEqual(stats.change_shares([0, 1], [1.0, 2.0], [1], window=2), [None])
 
     def test_summarize_metric_direction(self):
         epochs, values = [1, 2, 3], [3.0, 5.0, 4.0]

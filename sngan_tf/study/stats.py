@@ -1,5 +1,6 @@
 """Statistics of a study: mean ± std over seeds, curves averaged point by point, TensorBoard's
-smoothing, the best evaluation of a run and the mean singular-value spectrum of a group."""
+smoothing, the best evaluation of a run, the mean singular-value spectrum of a group and how
+unusual a curve's change is at given steps (resumes)."""
 import math
 
 import numpy as np
@@ -50,6 +51,27 @@ def ema_smooth(values, weight=0.9):
         count += 1
         out[i] = last / (1.0 - weight ** count) if weight > 0 else last
     return out
+
+
+def change_shares(steps, values, starts, window=5):
+    """How unusual the change of a logged scalar is at each of `starts` (resume steps, say).
+
+    The change at a point is |mean of the `window` values from it - mean of the `window`
+    before it|; each start's share is the fraction of the other points whose change is at
+    least as large. A jump shows as a share near 0; without one the shares spread over
+    [0, 1] (1 in 20 at most 0.05 by chance). None where a start lacks `window` values on
+    either side.
+    """
+    steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+    if len(values) < 2 * window:
+        return [None] * len(starts)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    points = np.arange(window, len(values) - window + 1)
+    change = np.abs(sums[points + window] - 2 * sums[points] + sums[points - window]) / window
+    at = np.searchsorted(steps, starts)
+    others = change[~np.isin(points, at)]
+    return [float(np.mean(others >= change[i - window])) if window <= i <= len(values) - window
+            and len(others) else None for i in at]
 
 
 def mean_std(values):
