@@ -70,8 +70,11 @@ def change_shares(steps, values, starts, window=5):
     change = np.abs(sums[points + window] - 2 * sums[points] + sums[points - window]) / window
     at = np.searchsorted(steps, starts)
     others = change[~np.isin(points, at)]
-    return [float(np.mean(others >= change[i - window])) if window <= i <= len(values) - window
-            and len(others) else None for i in at]
+    shares = []
+    for i in at:
+        inside = window <= i <= len(values) - window and len(others)
+        shares.append(float(np.mean(others >= change[i - window])) if inside else None)
+    return shares
 
 
 def mean_std(values):
