@@ -382,7 +382,7 @@ class MultiSeedStudyTest(_PlottedStudy):
                       "| epoch of best (mean curve) | std over the K sets (final, mean over "
                       "seeds) | images/s (median of each process) | steps trained |", self.results)
         # Final = best = epoch 2 for every spectral seed: 10.0 ± 2.6; std over sets 0.5.
-        self.assertIn("| spectral | 0, 1, 2 | 5 | 10.0 ± 2.6 | 10.0 ± 2.6 | 2 | 0.5 | 300 "
+        self.assertIn("| spectral | 0, 1, 2 | 5 | 10.0 ± 2.6 | 10.0 ± 2.6 | 2 | 0.500 | 300 "
                       "| 200 |", self.results)
         self.assertIn("| batchnorm | 0, 1 | 1 | 18.00 ± 0 | 18.00 ± 0 | 2 | — | 300 | 200 |",
                       self.results)
@@ -502,8 +502,8 @@ class ManifoldStudyTest(_PlottedStudy):
                       "| 1.00 ± 0.14 | 0.650 ± 0.071 |", self.results)
         self.assertIn(f"| spectral | 0, 1 | best {_FD} | 2 | 0.750 ± 0.071 | 0.450 ± 0.071 "
                       "| 1.20 ± 0.14 | 0.550 ± 0.071 |", self.results)
-        self.assertIn("| nonorm | 0 | last | 3 | 0.25 | 0.125 | 0.5 | 0.375 |", self.results)
-        self.assertIn(f"| nonorm | 0 | best {_FD} | 2 | 0.4 | 0.2 | 0.6 | 0.3 |",
+        self.assertIn("| nonorm | 0 | last | 3 | 0.250 | 0.125 | 0.500 | 0.375 |", self.results)
+        self.assertIn(f"| nonorm | 0 | best {_FD} | 2 | 0.400 | 0.200 | 0.600 | 0.300 |",
                       self.results)
         self.assertNotIn("0.01", self.results)  # Inception's precision: another network
 
@@ -573,17 +573,17 @@ class StabilityStudyTest(_PlottedStudy):
                       "loss/d at step 201; stopped without saving. Last good checkpoint: "
                       "ckpt-200. | 2.10 (epoch 2) | 2.20 |", self.results)
         self.assertIn("| nonorm | 0 | 400 | 12.00 (100) | 30.00 (100) | d_out/real at step 200 "
-                      "| 0.4 (epoch 2) | 0.9 |", self.results)
+                      "| 0.400 (epoch 2) | 0.900 |", self.results)
 
     def test_d_state_per_span_of_epochs(self):
         # Steps 0, 100, 200 are epochs 0, 1, 2: spans of 10 epochs hold all three, spans of
         # one epoch (0, 1] (step 0 counted in it) and (1, 2].
         self.assertIn("## D over training", self.results)
-        self.assertIn("| spectral | 0–2 | 2.00 | -0.5 | 0.333 | — |", self.results)
+        self.assertIn("| spectral | 0–2 | 2.00 | -0.500 | 0.333 | — |", self.results)
         groups, _ = runs.find_runs(self.study)
         rows = [line for line in report._d_state_section(groups, width=1)
                 if line.startswith("| spectral |") or line.startswith("| nonorm |")]
-        self.assertEqual(rows, ["| spectral | 0–1 | 1.50 | -1.25 | -0.75 | — |",
+        self.assertEqual(rows, ["| spectral | 0–1 | 1.50 | -1.25 | -0.750 | — |",
                                 "| spectral | 1–2 | 3.00 | 1.00 | 2.50 | — |",
                                 "| nonorm | 0–1 | 1.50 | 7.00 | -16.00 | — |",
                                 "| nonorm | 1–2 | 3.00 | non-finite | -1.00 | — |"])
@@ -620,6 +620,10 @@ class StatisticsTest(tf.test.TestCase):
         self.assertEqual(report.format_mean_std(44.25), "44.25")
         self.assertEqual(report.format_values([10.0, None, 14.0]), "12.0 ± 2.8 (n=2)")
         self.assertEqual(report.format_values([None]), "—")
+        self.assertEqual(report.format_value(0.7), "0.700")  # not "0.7": as precise as 0.701
+        self.assertEqual(report.format_value(0.99999994), "1.00")  # float32 1, not "1"
+        self.assertEqual(report.format_value(0.0000312), "3.12e-05")
+        self.assertEqual(report.format_value(12.345), "12.35")
 
     def test_an_old_run_beside_a_seed_folder_of_the_same_seed(self):
         study = self.get_temp_dir()

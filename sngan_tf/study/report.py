@@ -31,15 +31,16 @@ ORIGINAL_EPOCHS = 70
 
 
 def format_value(value):
-    """Two decimals for distances and scores; three significant digits below 1 (KID), four
-    from 1e5 (the Lipschitz upper bound of an unnormalised D)."""
+    """Two decimals for distances and scores; three significant digits below 1 (KID, recall),
+    trailing zeros kept (0.700, and 0.99999994 as 1.00, not 1); four from 1e5 (the Lipschitz
+    upper bound of an unnormalised D)."""
     if value is None:
         return _DASH
     if math.isfinite(value) and abs(value) >= 1e5:
         return f"{value:.4g}"
     if not math.isfinite(value) or abs(value) >= 1:
         return f"{value:.2f}"
-    return f"{value:.3g}"
+    return f"{value:#.3g}"
 
 
 def _format_epoch(epoch):
