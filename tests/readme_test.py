@@ -371,33 +371,45 @@ class ReadmeExampleTest(tf.test.TestCase):
         self.assertAllEqual(restored(x), model(x))
 
 
-def _study_full_curve(config, metric="fd_cifar10_classifier"):
-    """(epoch, value) of `metric` in docs/study_full/<config>_seed0_metrics.csv, by step."""
-    _, epochs, values = rundir.read_metrics_file(
-        os.path.join(_ROOT, "docs", "study_full", f"{config}_seed0_metrics.csv"))[metric]
+def _study_full_curve(folder, config, metric="fd_cifar10_classifier"):
+    """(epoch, value) of `metric` in docs/<folder>/<config>_seed0_metrics.csv, by step."""
+    path = os.path.join(_ROOT, "docs", folder, f"{config}_seed0_metrics.csv")
+    metrics = rundir.read_metrics_file(path)
+    if metric not in metrics:
+        raise AssertionError(f"{path} holds no {metric} (or does not exist)")
+    _, epochs, values = metrics[metric]
     return list(zip(epochs.tolist(), values.tolist()))
 
 
 class StudyFullTableTest(tf.test.TestCase):
-    """The README's 70-epoch table states what docs/study_full/*_seed0_metrics.csv hold
-    (both are updated by hand after each piece of the study; this catches one without the
-    other)."""
+    """The README's 70-epoch table states what the *_seed0_metrics.csv files of the run it
+    shows hold, and the restart's stated epoch is where docs/study_full/'s files end (both
+    are updated by hand after each piece of the study; this catches one without the other)."""
 
+    _CONFIGS = ("batchnorm", "spectral", "nonorm", "spectral_torch")
     # | `spectral.cfg` | ... | 15.79 (15.79, 20) | (the leading value may be in bold)
     _ROW = re.compile(r"^\| `(\w+)\.cfg` \|[^|]*\| (?:\*\*)?([\d.]+)(?:\*\*)? "
                       r"\(([\d.]+), (\d+)\) \|")
 
+    def setUp(self):
+        super().setUp()
+        self.text = open(_README, encoding="utf-8").read()
+
     def test_table_matches_the_committed_curves(self):
-        text = open(_README, encoding="utf-8").read()
-        epoch = re.search(r"\*\*epoch (\d+) of 70\*\*", text)
-        self.assertIsNotNone(epoch, "README: '**epoch N of 70**' not found")
+        # The run the table describes is the one whose figure heads it.
+        folder = re.search(r"\]\(docs/(study_full\w*)/metric_per_epoch\.png\)", self.text)
+        self.assertIsNotNone(folder, "README: no docs/study_full*/metric_per_epoch.png figure")
+        folder = folder.group(1)
+        epoch = re.search(r"seed 0, at epoch (\d+) \(best, epoch\)", self.text)
+        self.assertIsNotNone(epoch, "README: the table's header 'at epoch N (best, epoch)'")
         epoch = int(epoch.group(1))
-        self.assertTrue(f"seed 0, at epoch {epoch} (best, epoch)" in text,
-                        f"README: the table's header names another epoch than {epoch}")
-        rows = {m.group(1): m.groups()[1:] for m in map(self._ROW.match, text.splitlines()) if m}
-        self.assertCountEqual(rows, ("batchnorm", "spectral", "nonorm", "spectral_torch"))
+        self.assertIn(f"**epoch {epoch} of 70**", self.text,
+                      f"README: the text names another epoch than the table's {epoch}")
+        rows = {m.group(1): m.groups()[1:]
+                for m in map(self._ROW.match, self.text.splitlines()) if m}
+        self.assertCountEqual(rows, self._CONFIGS)
         for config, (final, best, best_epoch) in rows.items():
-            curve = _study_full_curve(config)
+            curve = _study_full_curve(folder, config)
             self.assertEqual(curve[-1][0], epoch, f"{config}: the csv ends at another epoch")
             self.assertTrue(all(np.isfinite(v) for _, v in curve), config)
             self.assertContainsSubset(range(2, epoch + 1, 2), [e for e, _ in curve],
@@ -406,6 +418,21 @@ class StudyFullTableTest(tf.test.TestCase):
             self.assertEqual((final, best, best_epoch),
                              (f"{curve[-1][1]:.2f}", f"{best_at[1]:.2f}", f"{best_at[0]:.0f}"),
                              config)
+
+    def test_restart_epoch_matches_its_curves(self):
+        stated = re.search(r"the restart stands at \*\*epoch (\d+) of 70\*\*", self.text)
+        if stated is None:  # no restart (or it has become the table's run)
+            self.skipTest("README names no restart")
+        stated = int(stated.group(1))
+        for config in self._CONFIGS:
+            path = os.path.join(_ROOT, "docs", "study_full", f"{config}_seed0_metrics.csv")
+            if not stated and not os.path.exists(path):
+                continue  # nothing evaluated yet
+            curve = _study_full_curve("study_full", config)
+            self.assertEqual(curve[-1][0], stated, f"{config}: the csv ends at another epoch")
+            self.assertTrue(all(np.isfinite(v) for _, v in curve), config)
+            self.assertContainsSubset(range(2, stated + 1, 2), [e for e, _ in curve],
+                                      f"{config}: an evaluation every 2 epochs")
 
 
 if __name__ == "__main__":
