@@ -9,6 +9,9 @@
   takes hours.
 - Every relative link and image resolves, anchors included.
 - The README stays a front page: at most 300 lines, the two commands, a link to each page.
+- The 70-epoch study's numbers, copied by hand after each piece into the README, docs/study.md
+  and docs/study_full/seed_spread.md, are what the committed *_seed0_metrics.csv files hold,
+  and reach the epoch those files reach.
 
 The sandbox is a temporary folder with the repository's `flags/`, `classifiers/`,
 `sngan_tf/`, `scripts/` and `benchmarks/` linked in, `../shared/data/cifar10_jpg.zip` a
@@ -376,6 +379,25 @@ def _study_full_csv(folder, config):
     return os.path.join(_ROOT, "docs", folder, f"{config}_seed0_metrics.csv")
 
 
+def table_under(path: str, heading: str, first_cell: str) -> List[List[str]]:
+    """The first markdown table after the line `heading` of `path` whose header starts with
+    `first_cell`: its header's cells, then each row's (the |---| line left out); [] if none."""
+    lines = open(path, encoding="utf-8").read().splitlines()
+    if heading not in lines:
+        return []
+    table = []
+    for line in lines[lines.index(heading) + 1:]:
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("-: "):
+                table.append(cells)
+        elif table and table[0][0] == first_cell:
+            return table
+        else:
+            table = []
+    return table if table and table[0][0] == first_cell else []
+
+
 class StudyFullTableTest(tf.test.TestCase):
     """The README's 70-epoch table states what the *_seed0_metrics.csv files of the run it
     shows hold, and the restart's stated epoch is where docs/study_full/'s files end (both
@@ -391,16 +413,17 @@ class StudyFullTableTest(tf.test.TestCase):
         self.text = open(_README, encoding="utf-8").read()
 
     def _curve_to(self, folder, config, epoch):
-        """The run's (epoch, fd_cifar10_classifier) by step, checked to end at `epoch`,
-        finite, evaluated every 2 epochs."""
+        """The run's (epoch, fd_cifar10_classifier) by step, checked to end at `epoch` (None:
+        wherever it ends), finite, evaluated every 2 epochs."""
         path = _study_full_csv(folder, config)
         metrics = rundir.read_metrics_file(path)
         self.assertIn("fd_cifar10_classifier", metrics, f"{path}: no curve (or no file)")
         _, epochs, values = metrics["fd_cifar10_classifier"]
         curve = list(zip(epochs.tolist(), values.tolist()))
-        self.assertEqual(curve[-1][0], epoch, f"{folder}/{config}: the csv ends at another epoch")
+        if epoch is not None:
+            self.assertEqual(curve[-1][0], epoch, f"{folder}/{config}: the csv ends at another epoch")
         self.assertTrue(all(np.isfinite(v) for _, v in curve), f"{folder}/{config}")
-        self.assertContainsSubset(range(2, epoch + 1, 2), [e for e, _ in curve],
+        self.assertContainsSubset(range(2, int(curve[-1][0]) + 1, 2), [e for e, _ in curve],
                                   f"{folder}/{config}: an evaluation every 2 epochs")
         return curve
 
@@ -423,6 +446,68 @@ class StudyFullTableTest(tf.test.TestCase):
             self.assertEqual((final, best, best_epoch),
                              (f"{curve[-1][1]:.2f}", f"{best_at[1]:.2f}", f"{best_at[0]:.0f}"),
                              config)
+
+    def _metric_at(self, folder, config, metric, epoch):
+        """`metric` in the run's committed csv at `epoch`."""
+        metrics = rundir.read_metrics_file(_study_full_csv(folder, config))
+        self.assertIn(metric, metrics, f"{folder}/{config}: no {metric} (or no file)")
+        _, epochs, values = metrics[metric]
+        at = dict(zip(epochs.tolist(), values.tolist()))
+        self.assertIn(float(epoch), at, f"{folder}/{config}: no {metric} at epoch {epoch}")
+        return at[float(epoch)]
+
+    def assertRoundsTo(self, stated, value, msg):
+        """`stated` is `value` to the decimals it is written with."""
+        decimals = len(stated.partition(".")[2])
+        self.assertAlmostEqual(float(stated), value, delta=0.5 * 10.0 ** -decimals + 1e-9,
+                               msg=f"{msg}: {stated} against {value}")
+
+    def _last_epoch(self, folder):
+        """The last evaluated epoch of the run in docs/`folder`, checked equal across configs."""
+        ends = {self._curve_to(folder, config, None)[-1][0] for config in self._CONFIGS}
+        self.assertLen(ends, 1, f"{folder}: the runs end at different epochs")
+        return int(ends.pop())
+
+    def test_two_cpu_table_matches_both_runs(self):
+        # docs/study_full/seed_spread.md: "first run / restart" per epoch, to the last epoch both
+        # have evaluated.
+        path = os.path.join(_ROOT, "docs", "study_full", "seed_spread.md")
+        table = table_under(path, "### The same seed on two CPUs", "epoch")
+        self.assertNotEmpty(table, f"{path}: no epoch table under 'The same seed on two CPUs'")
+        header, rows = table[0], table[1:]
+        self.assertCountEqual(header[1:], self._CONFIGS)
+        last = min(self._last_epoch("study_full_run1"), self._last_epoch("study_full"))
+        self.assertEqual([int(row[0]) for row in rows], list(range(2, last + 1, 2)),
+                         f"{path}: a row for every evaluated epoch both runs have")
+        for row in rows:
+            for config, cell in zip(header[1:], row[1:]):
+                first, restart = cell.split(" / ")
+                where = f"{path}: epoch {row[0]}, {config}"
+                for folder, stated in (("study_full_run1", first), ("study_full", restart)):
+                    self.assertRoundsTo(stated, self._metric_at(
+                        folder, config, "fd_cifar10_classifier", row[0]), f"{where}, {folder}")
+
+    def test_restart_table_matches_its_curves(self):
+        # docs/study.md: "fd (class entropy, recall)" of the restart at every evaluated epoch.
+        path = os.path.join(_ROOT, "docs", "study.md")
+        table = table_under(path, "### The restart (seed 0 again, on an AMD EPYC Zen 4)", "epoch")
+        self.assertNotEmpty(table, f"{path}: no epoch table under 'The restart'")
+        header, rows = table[0], table[1:]
+        self.assertCountEqual(header[1:], self._CONFIGS)
+        self.assertEqual([int(row[0]) for row in rows],
+                         list(range(2, self._last_epoch("study_full") + 1, 2)),
+                         f"{path}: a row for every evaluated epoch of the restart")
+        cell_format = re.compile(r"^([\d.]+) \(([\d.]+), ([\d.]+)\)$")
+        for row in rows:
+            for config, cell in zip(header[1:], row[1:]):
+                where = f"{path}: epoch {row[0]}, {config}"
+                match = cell_format.match(cell)
+                self.assertIsNotNone(match, f"{where}: '{cell}' is not 'fd (entropy, recall)'")
+                for stated, metric in zip(match.groups(), (
+                        "fd_cifar10_classifier", "class_entropy_cifar10_classifier",
+                        "recall_cifar10_classifier")):
+                    self.assertRoundsTo(stated, self._metric_at("study_full", config, metric,
+                                                                row[0]), f"{where}, {metric}")
 
     def test_restart_epoch_matches_its_curves(self):
         stated = re.search(r"the restart stands at \*\*epoch (\d+) of 70\*\*", self.text)
