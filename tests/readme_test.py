@@ -379,6 +379,12 @@ def _study_full_csv(folder, config):
     return os.path.join(_ROOT, "docs", folder, f"{config}_seed0_metrics.csv")
 
 
+@functools.lru_cache(maxsize=None)
+def _study_full_metrics(folder, config):
+    """That csv read once (the table tests look up every cell in it); do not modify."""
+    return rundir.read_metrics_file(_study_full_csv(folder, config))
+
+
 def table_under(path: str, heading: str, first_cell: str) -> List[List[str]]:
     """The first markdown table after the line `heading` of `path` whose header starts with
     `first_cell`: its header's cells, then each row's (the |---| line left out); [] if none."""
@@ -416,7 +422,7 @@ class StudyFullTableTest(tf.test.TestCase):
         """The run's (epoch, fd_cifar10_classifier) by step, checked to end at `epoch` (None:
         wherever it ends), finite, evaluated every 2 epochs."""
         path = _study_full_csv(folder, config)
-        metrics = rundir.read_metrics_file(path)
+        metrics = _study_full_metrics(folder, config)
         self.assertIn("fd_cifar10_classifier", metrics, f"{path}: no curve (or no file)")
         _, epochs, values = metrics["fd_cifar10_classifier"]
         curve = list(zip(epochs.tolist(), values.tolist()))
@@ -449,7 +455,7 @@ class StudyFullTableTest(tf.test.TestCase):
 
     def _metric_at(self, folder, config, metric, epoch):
         """`metric` in the run's committed csv at `epoch`."""
-        metrics = rundir.read_metrics_file(_study_full_csv(folder, config))
+        metrics = _study_full_metrics(folder, config)
         self.assertIn(metric, metrics, f"{folder}/{config}: no {metric} (or no file)")
         _, epochs, values = metrics[metric]
         at = dict(zip(epochs.tolist(), values.tolist()))
